@@ -1,0 +1,5 @@
+import sys
+
+from gan_augment.cli import main
+
+sys.exit(main())

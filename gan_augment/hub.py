@@ -1,0 +1,142 @@
+"""Save and load models in the Hugging Face Hub layout: config.json + model.safetensors + README.md.
+
+Safetensors only (never pickle), strict loading, config validated against the installed backend.
+No code from a model folder or repo is ever imported or executed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_augment import __version__
+from gan_augment.errors import BackendNotFoundError, ModelLoadError
+from gan_augment.interface import GenerativeAugmenter
+from gan_augment.weights import atomic_save_safetensors, atomic_write_text, read_safetensors
+
+log = logging.getLogger("gan_augment.hub")
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+GRID_NAME = "samples.png"
+
+
+def model_config(model: GenerativeAugmenter) -> dict[str, Any]:
+    from gan_augment.registry import get_host
+
+    try:
+        info = get_host().get(model.name)
+        dist, version = info.distribution, info.version
+    except BackendNotFoundError:
+        dist, version = "unknown", "unknown"
+    c, h, w = model.image_shape
+    return {
+        "format_version": FORMAT_VERSION,
+        "library_name": "gan-augment",
+        "library_version": __version__,
+        "backend": model.name,
+        "backend_distribution": dist,
+        "backend_version": version,
+        "conditional": model.conditional,
+        "config": model.get_config(),
+        "image_shape": [c, h, w],
+        "class_names": model.class_names,
+        "normalization": {"training_range": [-1.0, 1.0], "sample_range": [0.0, 1.0], "dtype": "float32"},
+        "training": json.loads(json.dumps(model.training_summary or {}, default=str)),
+    }
+
+
+def save_pretrained(model: GenerativeAugmenter, directory: str | Path, card: bool = True,
+                    **card_info: Any) -> Path:
+    """Write the model folder. Each file is written to a temp name and renamed into place."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = model_config(model)
+    if card_info.get("metrics"):
+        cfg["metrics"] = card_info["metrics"]
+    atomic_save_safetensors(model.state_dict(), directory / WEIGHTS_NAME,
+                            metadata={"format": "pt", "backend": model.name})
+    atomic_write_text(directory / CONFIG_NAME, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    if card:
+        from gan_augment.modelcard import render_card, write_sample_grid
+
+        write_sample_grid(model, directory / GRID_NAME)
+        atomic_write_text(directory / CARD_NAME, render_card(cfg, **card_info))
+    return directory
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelLoadError(f"{path.parent} has no {CONFIG_NAME}; it is not a gan-augment model folder.")
+    try:
+        cfg = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not valid JSON ({exc}); download or copy it again.") from exc
+    if not isinstance(cfg, dict):
+        raise ModelLoadError(f"{path} must hold a JSON object, got {type(cfg).__name__}.")
+    for key in ("format_version", "backend", "config"):
+        if key not in cfg:
+            raise ModelLoadError(f"{path} lacks the key {key!r}; it was not written by gan-augment's save_pretrained.")
+    fv = cfg["format_version"]
+    if not isinstance(fv, int) or fv > FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{path} has format version {fv!r}, newer than this gan-augment ({__version__}) reads "
+            f"({FORMAT_VERSION}); upgrade with `pip install -U gan-augment`."
+        )
+    if not isinstance(cfg["config"], dict):
+        raise ModelLoadError(f"{path}: 'config' must be a JSON object.")
+    return cfg
+
+
+def build_from_config(cfg: dict[str, Any], where: str) -> GenerativeAugmenter:
+    from gan_augment.registry import get_host
+
+    try:
+        info = get_host().get(cfg["backend"])
+    except BackendNotFoundError as exc:
+        dist = cfg.get("backend_distribution")
+        pkg = f" Install its package: pip install {dist}." if dist and dist not in ("unknown", "gan-augment", "runtime") else ""
+        raise ModelLoadError(f"{where} needs the backend {cfg['backend']!r}, which is not installed.{pkg} {exc}") from exc
+    try:
+        return info.cls(**cfg["config"])
+    except Exception as exc:
+        raise ModelLoadError(f"{where}: config.json does not build a {cfg['backend']!r} model: {exc}") from exc
+
+
+def load_folder(directory: str | Path) -> GenerativeAugmenter:
+    """Load a local model folder strictly."""
+    directory = Path(directory)
+    cfg = read_config(directory / CONFIG_NAME)
+    model = build_from_config(cfg, str(directory))
+    state = read_safetensors(directory / WEIGHTS_NAME)
+    model.load_state_dict(state)
+    model.training_summary = cfg.get("training") or {}
+    model.metrics = cfg.get("metrics")
+    return model
+
+
+def from_pretrained(name_or_path: str | Path, revision: str | None = None, cache_dir: str | None = None,
+                    local_files_only: bool = False, token: str | None = None,
+                    device: str | torch.device | None = None) -> GenerativeAugmenter:
+    """Load a model from a local folder, a short name in ``hub/``'s index, or a Hub repo id
+    (``owner/name`` or ``owner/name@revision``)."""
+    from gan_augment.hub_client import resolve
+
+    folder = resolve(str(name_or_path), revision=revision, cache_dir=cache_dir,
+                     local_files_only=local_files_only, token=token)
+    model = load_folder(folder)
+    if device is not None:
+        model.to(device)
+    return model
+
+
+def push_to_hub(model: GenerativeAugmenter, repo_id: str, **kwargs: Any):
+    from gan_augment.hub_client import push_model
+
+    return push_model(model, repo_id, **kwargs)
