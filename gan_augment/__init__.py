@@ -19,6 +19,8 @@ from gan_augment.hookspecs import hookimpl, hookspec  # noqa: E402
 from gan_augment.interface import AdversarialAugmenter, GenerativeAugmenter  # noqa: E402
 from gan_augment.registry import backend_info, create, list_backends, register_plugin  # noqa: E402
 from gan_augment.trainer import StepContext, TrainConfig, Trainer  # noqa: E402
+from gan_augment.classwise import ClassWise  # noqa: E402
+from gan_augment import testing  # noqa: E402  (the conformance kit, for third-party backends)
 
 
 def from_pretrained(name_or_path, **kwargs):
@@ -29,9 +31,9 @@ def from_pretrained(name_or_path, **kwargs):
 
 
 __all__ = [
-    "AdversarialAugmenter", "BackendNotFoundError", "CheckpointError", "ConfigError", "DataError",
+    "AdversarialAugmenter", "BackendNotFoundError", "ClassWise", "CheckpointError", "ConfigError", "DataError",
     "GanAugmentError", "GenerativeAugmenter", "ImageDataset", "ModelLoadError", "PluginError",
     "StepContext", "TrainConfig", "Trainer", "TrainingDiverged", "backend_info", "create",
     "from_pretrained", "hookimpl", "hookspec", "list_backends", "load_dataset", "losses", "nets",
-    "read_labels", "register_plugin",
+    "read_labels", "register_plugin", "testing",
 ]

@@ -55,10 +55,18 @@ class BackendHost:
         self._dist_of: dict[str, tuple[str, str]] = {}
         self._table: dict[str, BackendInfo] | None = None
         self.load_errors: dict[str, str] = {}
+        self._register_builtins()
         if autoload is None:
             autoload = not _truthy("GAN_AUGMENT_DISABLE_PLUGIN_AUTOLOAD")
         if autoload:
             self.load_entry_points()
+
+    def _register_builtins(self) -> None:
+        """The core's own plugin (the class-wise wrapper), always present, as pytest's are."""
+        from gan_augment import __version__, builtin_plugins
+
+        self.register(builtin_plugins, name="gan_augment.builtin", distribution="gan-augment",
+                      version=__version__)
 
     def load_entry_points(self) -> None:
         strict = _truthy("GAN_AUGMENT_STRICT_PLUGINS")
