@@ -37,3 +37,12 @@ __all__ = [
     "from_pretrained", "hookimpl", "hookspec", "list_backends", "load_dataset", "losses", "nets",
     "read_labels", "register_plugin", "testing",
 ]
+
+
+def __getattr__(name):
+    """Lazy exports: adapters load only when used (issue 4)."""
+    if name == "SyntheticMix":
+        from gan_augment.mix import SyntheticMix
+
+        return SyntheticMix
+    raise AttributeError(f"module 'gan_augment' has no attribute {name!r}")

@@ -1,0 +1,380 @@
+"""SyntheticMix: the plan against imbalanced-learn, the ratio cap, determinism across workers,
+runs and epochs, batched generation, and items in the base dataset's own form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest_mix import FakeConditional, class_of, imbalanced_dataset
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import gan_augment as ga
+from gan_augment.mix import SyntheticMix, ratio_cap, sampling_targets
+
+imblearn_validation = pytest.importorskip("imblearn.utils")
+check_sampling_strategy = imblearn_validation.check_sampling_strategy
+
+
+class LabelsOnly(torch.utils.data.Dataset):
+    """A dataset whose images must never be decoded to plan: __getitem__ fails."""
+
+    def __init__(self, labels, names):
+        self.targets = list(labels)
+        self.classes = names
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        raise AssertionError("an image was decoded while planning")
+
+
+def fake(k, size=16, channels=3):
+    return FakeConditional(image_size=size, channels=channels, class_names=[f"class{i}" for i in range(k)])
+
+
+def labels_from(counts):
+    return np.concatenate([np.full(n, i) for i, n in enumerate(counts)]).astype(np.int64)
+
+
+# ---- the plan follows the strategy exactly -------------------------------------------------
+counts_st = st.lists(st.integers(1, 40), min_size=2, max_size=6)
+ratio_st = st.one_of(st.none(), st.floats(0, 1, allow_nan=False), st.sampled_from([0.0, 0.5, 1 / 3, 1.0]))
+
+
+@st.composite
+def strategy_and_counts(draw):
+    counts = draw(counts_st)
+    kind = draw(st.sampled_from(["word", "dict", "float", "callable"]))
+    if kind == "word":
+        return counts, draw(st.sampled_from(["minority", "not minority", "not majority", "all", "auto"]))
+    if kind == "dict":
+        keys = draw(st.lists(st.integers(0, len(counts) - 1), unique=True, max_size=len(counts)))
+        return counts, {k: counts[k] + draw(st.integers(0, 30)) for k in keys}
+    if kind == "float":
+        counts = counts[:2]
+        return counts, draw(st.floats(0.05, 1.0))
+    keys = draw(st.lists(st.integers(0, len(counts) - 1), unique=True, min_size=1, max_size=len(counts)))
+    extra = draw(st.integers(0, 20))
+    return counts, (lambda y: {k: int(np.sum(y == k)) + extra for k in keys})
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(strategy_and_counts(), ratio_st)
+def test_plan_follows_imblearn_and_ratio(sc, ratio):
+    counts, strategy = sc
+    y = labels_from(counts)
+    try:
+        expected = {int(k): int(v) for k, v in check_sampling_strategy(strategy, y, "over-sampling").items()}
+    except ValueError:
+        with pytest.raises(ValueError):
+            SyntheticMix(LabelsOnly(y, [f"class{i}" for i in range(len(counts))]), fake(len(counts)),
+                         strategy=strategy, ratio=ratio)
+        return
+    assert sampling_targets(strategy, y) == expected
+    mix = SyntheticMix(LabelsOnly(y, [f"class{i}" for i in range(len(counts))]), fake(len(counts)),
+                       strategy=strategy, ratio=ratio)
+    for row in mix.plan.rows:
+        want = expected.get(row.label, 0)
+        assert row.wanted == want
+        assert row.real == counts[row.label]
+        if ratio is None or ratio >= 1:
+            assert row.synthetic == want
+        else:
+            # never above the cap, and the cap is tight: one more would exceed it
+            assert row.synthetic <= want
+            assert row.synthetic * (1 - ratio) <= ratio * row.real + 1e-9
+            if row.synthetic < want:
+                assert (row.synthetic + 1) * (1 - ratio) > ratio * row.real - 1e-9
+    assert len(mix) == len(mix.plan) == len(y) + sum(r.synthetic for r in mix.plan.rows)
+    assert len(mix.targets) == len(mix)
+    assert np.bincount(np.asarray(mix.targets), minlength=len(counts)).tolist() == [
+        r.real + r.synthetic for r in mix.plan.rows]
+
+
+@given(st.integers(0, 10_000), st.fractions(0, 1, max_denominator=50))
+def test_ratio_cap_is_exact(real, ratio):
+    cap = ratio_cap(real, float(ratio))
+    if ratio >= 1:
+        assert cap is None
+        return
+    assert cap * (1 - ratio) <= ratio * real  # exact: s / (real + s) <= ratio
+    assert (cap + 1) * (1 - ratio) > ratio * real  # and one more would exceed it
+
+
+def test_minority_tie_follows_imblearn():
+    y = labels_from([5, 2, 2, 9])
+    assert sampling_targets("minority", y) == {1: 7}
+    assert sampling_targets("not minority", y) == {0: 4, 2: 7, 3: 0}
+
+
+@pytest.mark.parametrize("strategy, phrase", [
+    ("minorty", "When 'sampling_strategy' is a string, it needs to be one of"),
+    ("majority", "'sampling_strategy'='majority' cannot be used with over-sampler"),
+    (0.5, "can be a float only when the type of target is binary"),
+    (1.5, None),  # multi-class is checked first by us; imblearn checks range first
+    ({0: 1}, "With over-sampling methods, the number of samples in a class should be greater"),
+    ({9: 50}, "target class is/are not present in the data"),
+    ({1: -1}, "cannot be negative"),
+    ([0, 1], "cannot be a list"),
+])
+def test_invalid_strategy_errors_like_imblearn(strategy, phrase):
+    y = labels_from([10, 4, 2])
+    with pytest.raises(ValueError) as theirs:
+        check_sampling_strategy(strategy, y, "over-sampling")
+    with pytest.raises(ga.ConfigError) as ours:
+        SyntheticMix(LabelsOnly(y, ["a", "b", "c"]), FakeConditional(image_size=16, class_names=["a", "b", "c"]),
+                     strategy=strategy)
+    if phrase is not None:
+        assert phrase in str(theirs.value)
+        assert phrase in str(ours.value)
+
+
+def test_typo_gets_a_suggestion_and_binary_float_ratio_error():
+    y = labels_from([10, 4])
+    with pytest.raises(ga.ConfigError, match="Did you mean 'minority'"):
+        sampling_targets("minorty", y)
+    with pytest.raises(ValueError, match="Please increase the ratio"):
+        check_sampling_strategy(0.3, y, "over-sampling")
+    with pytest.raises(ga.ConfigError, match="Please increase the ratio"):
+        sampling_targets(0.3, y)
+    assert sampling_targets(0.8, y) == {1: 4}
+
+
+def test_dict_strategy_by_class_name_and_plan_is_printable(capsys):
+    ds = imbalanced_dataset([10, 4, 2])
+    mix = SyntheticMix(ds, fake(3), strategy={"class2": 6}, ratio=None, verbose=True)
+    assert mix.plan.synthetic == {"class0": 0, "class1": 0, "class2": 4}
+    assert mix.plan.to_dict()["class2"] == {"real": 2, "wanted": 4, "synthetic": 4}
+    out = capsys.readouterr().out
+    assert "class2" in out and "synth" in out and str(mix.plan) in out
+
+
+# ---- labels without decoding, class matching ---------------------------------------------------
+def test_labels_from_label_fn_subset_and_monai_dicts():
+    y = labels_from([6, 2])
+    fn = SyntheticMix(LabelsOnly(y, ["a", "b"]), FakeConditional(image_size=16, class_names=["a", "b"]),
+                      label_fn=lambda ds: [1 - v for v in ds.targets])
+    assert fn.plan.real == {"a": 2, "b": 6}
+    sub = torch.utils.data.Subset(LabelsOnly(y, ["a", "b"]), [0, 1, 6, 7])
+    mix = SyntheticMix(sub, FakeConditional(image_size=16, class_names=["a", "b"]), ratio=None)
+    assert mix.plan.real == {"a": 2, "b": 2} and mix.plan.n_synthetic == 0
+    monai_data = pytest.importorskip("monai.data")
+    dicts = [{"image": f"/nonexistent/{i}.png", "label": int(v)} for i, v in enumerate(y)]
+    mds = monai_data.Dataset(dicts, transform=None)
+    m = SyntheticMix(mds, FakeConditional(image_size=16, class_names=["0", "1"]), ratio=None)
+    assert m.plan.synthetic == {"0": 0, "1": 4}
+
+
+def test_class_mismatch_is_a_clear_error_and_class_map_fixes_it():
+    y = labels_from([10, 4, 2])
+    base = LabelsOnly(y, ["neutrophil", "basophil", "monocyte"])
+    aug = FakeConditional(image_size=16, class_names=["neutrophil", "basophil", "eosinophil"])
+    with pytest.raises(ga.ConfigError) as err:
+        SyntheticMix(base, aug)
+    msg = str(err.value)
+    assert "monocyte" in msg and "eosinophil" in msg and "class_map" in msg
+    assert "basophil'" not in msg.split("knows")[0]  # only the unmatched class is listed
+    mix = SyntheticMix(base, aug, class_map={"monocyte": "eosinophil"})
+    assert [r.model_class for r in mix.plan.rows] == [None, 1, 2]
+    skip = SyntheticMix(base, aug, class_map={"monocyte": None})
+    assert skip.plan.synthetic["monocyte"] == 0 and skip.plan.synthetic["basophil"] == 4
+    with pytest.raises(ga.ConfigError, match="Did you mean"):
+        SyntheticMix(base, aug, class_map={"monocyte": "eosinophill"})
+
+
+def test_unnamed_labels_suggest_class_names():
+    base = LabelsOnly(labels_from([10, 4]), None)
+    aug = FakeConditional(image_size=16, class_names=["big", "small"])
+    with pytest.raises(ga.ConfigError, match="class_names="):
+        SyntheticMix(base, aug)
+    assert SyntheticMix(base, aug, class_names=["big", "small"]).plan.synthetic == {"big": 0, "small": 4}
+
+
+def test_unconditional_model_serves_its_one_class():
+    ds = imbalanced_dataset([10, 3], names=["neutrophil", "basophil"])
+    aug = ga.create("dcgan", image_size=16, width=8, latent_dim=8, class_names=["basophil"])
+    mix = SyntheticMix(ds, aug, strategy="minority", ratio=0.5)
+    assert mix.plan.synthetic == {"neutrophil": 0, "basophil": 3}
+    img, label = mix[len(mix) - 1]
+    assert label == 1 and img.shape == (3, 16, 16) and img.dtype == torch.uint8
+
+
+# ---- determinism, epochs, workers, batching --------------------------------------------------
+def synthetic_batch(mix, num_workers=0, epoch=0):
+    mix.set_epoch(epoch)
+    idx = list(range(len(mix.base), len(mix)))
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(mix, idx), batch_size=5,
+                                         num_workers=num_workers, shuffle=False)
+    return torch.cat([x for x, _ in loader])
+
+
+def test_same_seed_same_items_across_workers_and_runs_new_items_per_epoch():
+    ds = imbalanced_dataset([12, 5, 3])
+    mix = SyntheticMix(ds, fake(3), ratio=None, seed=7, bank_batch=4)
+    a0 = synthetic_batch(mix, 0)
+    a2 = synthetic_batch(mix, 2)
+    assert a0.shape[0] == mix.plan.n_synthetic == 16
+    assert torch.equal(a0, a2)
+    again = SyntheticMix(imbalanced_dataset([12, 5, 3]), fake(3), ratio=None, seed=7, bank_batch=4)
+    assert torch.equal(synthetic_batch(again, 0), a0)
+    other_seed = SyntheticMix(ds, fake(3), ratio=None, seed=8, bank_batch=4)
+    assert not torch.equal(synthetic_batch(other_seed, 0), a0)
+    e1 = synthetic_batch(mix, 0, epoch=1)
+    assert not torch.equal(e1, a0)
+    assert torch.equal(synthetic_batch(mix, 2, epoch=1), e1)
+    assert torch.equal(synthetic_batch(mix, 0, epoch=0), a0)  # an epoch's bank is reproducible
+    fixed = SyntheticMix(ds, fake(3), ratio=None, seed=7, bank_batch=4, refresh="fixed")
+    assert torch.equal(synthetic_batch(fixed, 0, 0), synthetic_batch(fixed, 0, 3))
+
+
+def test_set_epoch_reaches_persistent_workers():
+    ds = imbalanced_dataset([12, 5, 3])
+    mix = SyntheticMix(ds, fake(3), ratio=None, seed=1, bank_batch=4)
+    idx = list(range(len(ds), len(mix)))
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(mix, idx), batch_size=4, num_workers=2,
+                                         persistent_workers=True)
+    seen = []
+    for epoch in range(2):
+        mix.set_epoch(epoch)
+        seen.append(torch.cat([x for x, _ in loader]))
+    ref = SyntheticMix(ds, fake(3), ratio=None, seed=1, bank_batch=4)
+    assert torch.equal(seen[0], synthetic_batch(ref, 0, 0))
+    assert torch.equal(seen[1], synthetic_batch(ref, 0, 1))
+
+
+def test_bank_uses_batched_forward_passes_and_right_classes():
+    ds = imbalanced_dataset([40, 10, 3])
+    aug = fake(3)
+    mix = SyntheticMix(ds, aug, ratio=None, bank_batch=16)
+    for i in range(len(mix)):
+        img, label = mix[i]
+        if mix.is_synthetic(i):
+            assert class_of(img.float().mean().item() / 255, 3) == label
+    assert mix.plan.synthetic == {"class0": 0, "class1": 30, "class2": 37}
+    assert aug.calls == 2 + 3  # ceil(30/16) + ceil(37/16): never one pass per item
+    mix.set_epoch(1)
+    mix.build_bank()
+    assert aug.calls == 10
+
+
+# ---- forms and transforms ------------------------------------------------------------------
+class PILDataset(torch.utils.data.Dataset):
+    """torchvision style: PIL images, the transform applied inside __getitem__."""
+
+    def __init__(self, counts, transform=None, size=20, mode="RGB"):
+        from PIL import Image
+
+        self.targets = labels_from(counts).tolist()
+        self.classes = [f"class{i}" for i in range(len(counts))]
+        rng = np.random.default_rng(0)
+        shape = (size, size, 3) if mode == "RGB" else (size, size)
+        self.images = [Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode) for _ in self.targets]
+        self.transform = transform
+        self.target_transform = None
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        img = self.images[i]
+        return (self.transform(img) if self.transform else img), self.targets[i]
+
+
+def test_pil_items_and_the_bases_own_transform_applies_to_synthetic_items():
+    from PIL import Image
+
+    raw = SyntheticMix(PILDataset([6, 2], mode="L"), fake(2), ratio=None)
+    img, label = raw[len(raw) - 1]
+    assert isinstance(img, Image.Image) and img.mode == "L" and img.size == (20, 20) and label == 1
+
+    calls = []
+
+    def tf(im):
+        calls.append(type(im).__name__)
+        return torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255
+
+    mix = SyntheticMix(PILDataset([6, 2], transform=tf), fake(2), ratio=None, return_synthetic_flag=True)
+    x, y, flag = mix[len(mix) - 1]
+    assert flag is True and y == 1 and x.shape == (3, 20, 20) and x.dtype == torch.float32
+    assert calls == ["Image"]  # the transform got a PIL image, as for real items
+    assert class_of(x.mean().item(), 2) == 1
+    assert mix[0][2] is False
+
+
+def test_transform_argument_applies_to_real_and_synthetic_hwc_arrays():
+    class Arrays(torch.utils.data.Dataset):
+        def __init__(self):
+            self.labels = labels_from([5, 1])
+            self.x = np.zeros((6, 12, 12, 3), np.uint8)
+
+        def __len__(self):
+            return 6
+
+        def __getitem__(self, i):
+            return self.x[i], int(self.labels[i])
+
+    seen = []
+    mix = SyntheticMix(Arrays(), fake(2, size=16), ratio=None, class_names=["class0", "class1"],
+                       transform=lambda a: seen.append(a.shape) or a)
+    assert len(mix) == 10
+    mix[0]
+    img, y = mix[9]
+    assert seen == [(12, 12, 3), (12, 12, 3)] and img.dtype == np.uint8 and y == 1
+
+
+def test_monai_dataset_items_are_dicts_with_metatensors_and_collate():
+    monai = pytest.importorskip("monai")
+    from monai.data import DataLoader, Dataset, MetaTensor
+    from monai.transforms import Compose, EnsureTyped, RandFlipd, ScaleIntensityd
+
+    y = labels_from([6, 2])
+    rng = np.random.default_rng(0)
+    data = [{"image": rng.integers(0, 256, (3, 16, 16), dtype=np.uint8), "label": int(v)} for v in y]
+    tf = Compose([EnsureTyped(keys="image", dtype=torch.float32), ScaleIntensityd(keys="image", minv=0, maxv=1),
+                  RandFlipd(keys="image", prob=0.5, spatial_axis=0)])
+    ds = Dataset(data, transform=tf)
+    aug = FakeConditional(image_size=16, class_names=["0", "1"])
+    mix = SyntheticMix(ds, aug, ratio=None, return_synthetic_flag=True)
+    item = mix[len(mix) - 1]
+    assert isinstance(item["image"], MetaTensor) and item["image"].shape == (3, 16, 16)
+    assert item["label"] == 1 and item["is_synthetic"] is True
+    assert float(item["image"].max()) <= 1.0
+    batch = next(iter(DataLoader(mix, batch_size=len(mix))))
+    assert batch["image"].shape == (len(mix), 3, 16, 16)
+    assert batch["is_synthetic"].tolist() == [False] * 8 + [True] * 4
+    assert monai.__version__
+
+
+def test_monai_paths_get_a_clear_error():
+    from monai.data import Dataset
+
+    data = [{"image": f"/data/{i}.png", "label": int(v)} for i, v in enumerate(labels_from([4, 1]))]
+    mix = SyntheticMix(Dataset(data, transform=lambda d: d), FakeConditional(image_size=16, class_names=["0", "1"]),
+                       ratio=None)
+    with pytest.raises(ga.DataError, match="GenerativeReplaced after LoadImaged"):
+        mix[len(mix) - 1]
+
+
+def test_grey_dataset_gets_grey_resized_synthetic_images():
+    ds = imbalanced_dataset([6, 2], size=28, channels=1)
+    ds.channels = 1
+    mix = SyntheticMix(ds, fake(2, size=16, channels=3), ratio=None)
+    img, _ = mix[len(mix) - 1]
+    assert img.shape == (1, 28, 28) and img.dtype == torch.uint8
+
+
+def test_bad_arguments():
+    ds = imbalanced_dataset([6, 2])
+    with pytest.raises(ga.ConfigError, match="ratio"):
+        SyntheticMix(ds, fake(2), ratio=1.5)
+    with pytest.raises(ga.ConfigError, match="refresh"):
+        SyntheticMix(ds, fake(2), refresh="never")
+    with pytest.raises(ga.ConfigError, match="GenerativeAugmenter"):
+        SyntheticMix(ds, object())
+    with pytest.raises(ga.DataError, match="label_fn"):
+        SyntheticMix([1, 2, 3], fake(2))
+    with pytest.raises(IndexError):
+        SyntheticMix(ds, fake(2))[100]
