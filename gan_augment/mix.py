@@ -396,6 +396,55 @@ def _convert_label(value: Any, like: Any) -> Any:
     return value
 
 
+# ---- shared by the albumentations and MONAI adapters -----------------------------------------
+def resolve_augmenter(augmenter: GenerativeAugmenter | str | None, model: str | None):
+    """(loaded augmenter or None, model reference string or None)."""
+    if isinstance(augmenter, GenerativeAugmenter):
+        return augmenter, model or getattr(augmenter, "name_or_path", None)
+    if augmenter is None and model is None:
+        raise ConfigError(
+            "GenerativeReplace got no model. Give GenerativeReplace('short-name', 'owner/repo' or "
+            "'folder') or an augmenter. A pipeline serialised with A.to_dict from a transform that held "
+            "an unnamed in-memory model has model=None (weights are never pickled): save the model "
+            "(aug.save_pretrained('folder')) and build the transform with model='folder'.")
+    if augmenter is not None and not isinstance(augmenter, str):
+        raise ConfigError(f"augmenter must be a GenerativeAugmenter or a model name/path, got "
+                          f"{type(augmenter).__name__}.")
+    return None, str(augmenter if augmenter is not None else model)
+
+
+def class_for(augmenter: GenerativeAugmenter, label: Any, class_names: Sequence[str] | None,
+              class_map: Mapping | None) -> int:
+    """The augmenter class for an item's label: by name (class_names names int labels), through
+    class_map, or, with neither, an int label is the augmenter's own class index."""
+    if torch.is_tensor(label) or isinstance(label, np.ndarray):
+        n = label.size if isinstance(label, np.ndarray) else label.numel()
+        if n != 1:
+            raise DataError(f"the label must be one class, got an array of shape {tuple(label.shape)}.")
+        label = label.item()
+    if isinstance(label, np.generic):
+        label = label.item()
+    if class_names is None and not class_map and not isinstance(label, str):
+        return augmenter.class_index(int(label))
+    name = label_name(label, class_names)
+    found, idx = match_class(label, name, augmenter, class_map)
+    if not found or idx is None:
+        raise ConfigError(f"the model cannot make class {name!r}: it knows {augmenter.class_names}. "
+                          "Pass class_map={'dataset class': 'model class'}.")
+    return idx
+
+
+def synthesize(augmenter: GenerativeAugmenter, model_class: int, seed: int, channels: int,
+               size: tuple[int, int]) -> torch.Tensor:
+    """One uint8 (channels, *size) image of ``model_class`` from a generator seeded with ``seed``."""
+    g = torch.Generator().manual_seed(int(seed))
+    x = augmenter.sample(1, labels=model_class if augmenter.conditional else None, generator=g)
+    if not augmenter.conditional and model_class != 0:
+        raise ConfigError(f"{augmenter.name!r} is unconditional and makes only {augmenter.class_names[0]!r}.")
+    return fit_images(x.float().cpu(), channels, size)[0]
+
+
+
 def chunk_seed(*parts: int) -> int:
     """A seed that depends only on ``parts`` (same in every process and on every platform)."""
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1, np.uint64)[0] >> 1)
