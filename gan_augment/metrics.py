@@ -1,0 +1,472 @@
+"""Sample-quality metrics of a generator against held-out real images, each beside its floor.
+
+The reference set is always the real TEST split. Every metric is computed twice with the same
+sizes and class counts: synthetic vs real test (the value) and a real TRAIN subset vs real test
+(the floor: what a generator that reproduced the real distribution would score). FID, KID and
+Inception Score come from torchmetrics; features come from a pluggable extractor whose name is
+written into the report.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gan_augment.errors import ConfigError, DataError
+
+MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+class _Precomputed(nn.Module):
+    """Hands already-extracted features to torchmetrics, so each image set is embedded once
+    and reused across overall, per-class and floor figures."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.num_features = int(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+# ---- distribution distances in feature space (torchmetrics) --------------------------------
+def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (torchmetrics FID)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    if len(real) < 2 or len(fake) < 2:
+        return float("nan")
+    m = FrechetInceptionDistance(feature=_Precomputed(real.shape[1]), normalize=True)
+    m.update(real.double(), real=True)
+    m.update(fake.double(), real=False)
+    return float(m.compute())
+
+
+def kid_from_features(real: torch.Tensor, fake: torch.Tensor, subset_size: int = 1000,
+                      subsets: int = 100, seed: int = 0) -> dict[str, float]:
+    """Kernel distance (polynomial-kernel MMD², unbiased; torchmetrics KID) with its spread over subsets."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    k = min(subset_size, len(real), len(fake))
+    if k < 2:
+        return {"mean": float("nan"), "std": float("nan"), "subset_size": k}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        m = KernelInceptionDistance(feature=_Precomputed(real.shape[1]), subsets=subsets,
+                                    subset_size=k, normalize=True)
+    m.update(real.double(), real=True)
+    m.update(fake.double(), real=False)
+    with torch.random.fork_rng(devices=[]):  # KID draws its subsets with the global RNG
+        torch.manual_seed(seed)
+        mean, std = m.compute()
+    return {"mean": float(mean), "std": float(std), "subset_size": k}
+
+
+def inception_score_from_logits(logits: torch.Tensor, splits: int = 10, seed: int = 0) -> dict[str, float]:
+    """exp(E KL(p(y|x) || p(y))) over ``splits`` chunks (torchmetrics InceptionScore)."""
+    from torchmetrics.image.inception import InceptionScore
+
+    splits = max(1, min(splits, len(logits) // 20))
+    if len(logits) < 2:
+        return {"mean": float("nan"), "std": float("nan"), "splits": splits}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        m = InceptionScore(feature=_Precomputed(logits.shape[1]), splits=splits)
+    m.update(logits.double())
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # std of a single split
+        torch.manual_seed(seed)
+        mean, std = m.compute()
+    std = float(std) if splits > 1 else 0.0
+    return {"mean": float(mean), "std": std, "splits": splits}
+
+
+# ---- k-NN manifold metrics -------------------------------------------------------------------
+def kth_nn_radius(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Distance from each point to its k-th nearest OTHER point of the same set."""
+    d = torch.cdist(x.double(), x.double())
+    d.fill_diagonal_(float("inf"))
+    k = min(k, len(x) - 1)
+    return d.kthvalue(k, dim=1).values
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict[str, float]:
+    """Improved precision/recall (Kynkäänniemi et al. 2019): share of fake samples inside the
+    real k-NN manifold, and share of real samples inside the fake one."""
+    if len(real) < 2 or len(fake) < 2:
+        return {"precision": float("nan"), "recall": float("nan")}
+    r_real, r_fake = kth_nn_radius(real, k), kth_nn_radius(fake, k)
+    d = torch.cdist(fake.double(), real.double())  # (F, R)
+    precision = (d <= r_real.unsqueeze(0)).any(dim=1).double().mean()
+    recall = (d <= r_fake.unsqueeze(1)).any(dim=0).double().mean()
+    return {"precision": float(precision), "recall": float(recall)}
+
+
+def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> dict[str, float]:
+    """Density and coverage (Naeem et al. 2020): how many real k-NN balls hold each fake sample
+    (density, ~1 for a matching distribution), and the share of real balls holding any fake one."""
+    if len(real) < 2 or len(fake) < 1:
+        return {"density": float("nan"), "coverage": float("nan")}
+    k = min(k, len(real) - 1)
+    r_real = kth_nn_radius(real, k)
+    inside = torch.cdist(fake.double(), real.double()) <= r_real.unsqueeze(0)  # (F, R)
+    density = inside.double().sum() / (k * len(fake))
+    coverage = inside.any(dim=0).double().mean()
+    return {"density": float(density), "coverage": float(coverage)}
+
+
+# ---- diversity (mode-collapse signal) --------------------------------------------------------
+def ms_ssim_settings(size: int) -> dict[str, Any]:
+    """Scales and window that fit a small image: the standard 11-px, 5-scale MS-SSIM needs
+    > 160 px. Keep the coarsest scale >= 8 px, then the largest odd window torchmetrics accepts."""
+    scales = 1
+    for s in range(5, 0, -1):
+        if size / 2 ** (s - 1) >= 8 and size >= 2 ** s:
+            scales = s
+            break
+    div = max(1, scales - 1) ** 2
+    coarsest = size // 2 ** (scales - 1)
+    kernel = 3
+    for k in (11, 9, 7, 5, 3):
+        if size // div > k - 1 and k <= coarsest:
+            kernel = k
+            break
+    betas = MS_SSIM_BETAS[:scales]
+    total = sum(betas)
+    return {"scales": scales, "kernel_size": kernel, "sigma": round(1.5 * kernel / 11, 4),
+            "betas": tuple(b / total for b in betas)}
+
+
+def ms_ssim_pairs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """MS-SSIM of each pair (a[i], b[i]) of float [0, 1] images (torchmetrics), settings scaled to the size."""
+    from torchmetrics.image import MultiScaleStructuralSimilarityIndexMeasure
+
+    st = ms_ssim_settings(int(min(a.shape[-2:])))
+    m = MultiScaleStructuralSimilarityIndexMeasure(
+        kernel_size=st["kernel_size"], sigma=st["sigma"], betas=st["betas"], data_range=1.0,
+        reduction="none", normalize="relu")
+    out = []
+    for s in range(0, len(a), 256):
+        out.append(m(a[s:s + 256].float(), b[s:s + 256].float()).reshape(-1))
+        m.reset()
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def ms_ssim_diversity(images: torch.Tensor, n_pairs: int = 200, seed: int = 0) -> dict[str, Any]:
+    """Mean MS-SSIM over random distinct pairs of one class: higher means less diverse (1 = copies)."""
+    n = len(images)
+    if n < 2:
+        return {"mean": float("nan"), "pairs": 0}
+    g = torch.Generator().manual_seed(seed)
+    n_pairs = min(n_pairs, n * (n - 1) // 2)
+    i = torch.randint(0, n, (n_pairs,), generator=g)
+    j = (i + torch.randint(1, n, (n_pairs,), generator=g)) % n  # j != i
+    vals = ms_ssim_pairs(_float01(images[i]), _float01(images[j]))
+    return {"mean": float(vals.mean()), "pairs": int(n_pairs)}
+
+
+# ---- memorisation ----------------------------------------------------------------------------
+def nearest_distances(query: torch.Tensor, reference: torch.Tensor, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distance from each query row to its nearest reference row, and that row's index."""
+    q, r = query.reshape(len(query), -1).float(), reference.reshape(len(reference), -1).float()
+    dist, idx = [], []
+    for s in range(0, len(q), chunk):
+        d = torch.cdist(q[s:s + chunk], r)
+        v, i = d.min(dim=1)
+        dist.append(v)
+        idx.append(i)
+    return torch.cat(dist), torch.cat(idx)
+
+
+def memorisation_check(fake_feat: torch.Tensor, fake_pix: torch.Tensor, train_feat: torch.Tensor,
+                       train_pix: torch.Tensor, test_feat: torch.Tensor, test_pix: torch.Tensor,
+                       percentile: float = 1.0, top: int = 5) -> dict[str, Any]:
+    """Flag synthetic images closer to a training image than ``percentile`` % of real TEST images
+    are: a fresh real image is that close only rarely, a copy always is. Pixel distances are RMS
+    per pixel on [0, 1] images; feature distances are Euclidean in the extractor's space."""
+    out: dict[str, Any] = {"calibration": f"threshold = percentile {percentile:g} of real-test-to-train nearest distances"}
+    flags = {}
+    for space, fq, tq, rq, scale in (
+        ("pixel", fake_pix, test_pix, train_pix, math.sqrt(fake_pix[0].numel()) if len(fake_pix) else 1.0),
+        ("feature", fake_feat, test_feat, train_feat, 1.0),
+    ):
+        d_fake, i_fake = nearest_distances(fq, rq)
+        d_test, _ = nearest_distances(tq, rq)
+        d_fake, d_test = d_fake / scale, d_test / scale
+        thr = float(torch.quantile(d_test.double(), percentile / 100.0))
+        flagged = d_fake < thr
+        flags[space] = flagged
+        order = torch.argsort(d_fake)[:top]
+        out[space] = {
+            "threshold": thr,
+            "flagged": int(flagged.sum()),
+            "flagged_fraction": float(flagged.double().mean()),
+            "median_nn_distance": float(d_fake.median()),
+            "floor": {"median_nn_distance": float(d_test.median()),
+                      "flagged_fraction": float((d_test < thr).double().mean())},
+            "nn_ratio": float(d_fake.median() / d_test.median()) if float(d_test.median()) > 0 else float("nan"),
+            "closest": [{"synthetic": int(a), "train": int(i_fake[a]), "distance": float(d_fake[a])} for a in order],
+        }
+    both = flags["pixel"] & flags["feature"]
+    out["near_copies"] = int(both.sum())
+    out["near_copy_indices"] = torch.nonzero(both).flatten()[:50].tolist()
+    return out
+
+
+# ---- the report ------------------------------------------------------------------------------
+def _float01(x: torch.Tensor) -> torch.Tensor:
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+
+
+def _pair(value, floor) -> dict[str, Any]:
+    return {"value": value, "floor": floor}
+
+
+def _compare(fake_f, fake_x, cand_f, cand_x, test_f, k_pr: int, k_dc: int, n_pairs: int,
+             seed: int, kid_subsets: int) -> dict[str, Any]:
+    """One group's figures: synthetic vs test beside real-train-subset vs test."""
+    fid = _pair(fid_from_features(test_f, fake_f), fid_from_features(test_f, cand_f))
+    kid = _pair(kid_from_features(test_f, fake_f, subsets=kid_subsets, seed=seed),
+                kid_from_features(test_f, cand_f, subsets=kid_subsets, seed=seed))
+    pr_f, pr_c = precision_recall(test_f, fake_f, k_pr), precision_recall(test_f, cand_f, k_pr)
+    dc_f, dc_c = density_coverage(test_f, fake_f, k_dc), density_coverage(test_f, cand_f, k_dc)
+    return {
+        "n_synthetic": len(fake_f), "n_real_test": len(test_f),
+        "fid": fid, "kid": kid,
+        "precision": _pair(pr_f["precision"], pr_c["precision"]),
+        "recall": _pair(pr_f["recall"], pr_c["recall"]),
+        "density": _pair(dc_f["density"], dc_c["density"]),
+        "coverage": _pair(dc_f["coverage"], dc_c["coverage"]),
+        "ms_ssim": _pair(ms_ssim_diversity(fake_x, n_pairs, seed), ms_ssim_diversity(cand_x, n_pairs, seed)),
+    }
+
+
+def _as_images(obj: Any, class_names: list[str]) -> tuple[torch.Tensor, np.ndarray | None]:
+    """Synthetic images given directly: a tensor, (images, labels) or an ImageDataset."""
+    from gan_augment.data import ImageDataset
+
+    if isinstance(obj, ImageDataset):
+        idx = [class_names.index(n) if n in class_names else -1 for n in obj.class_names]
+        lab = np.array([idx[v] for v in obj.labels], dtype=np.int64)
+        if (lab < 0).any():
+            raise DataError(f"synthetic classes {obj.class_names} are not all among the real ones {class_names}.")
+        return obj.tensor(), lab
+    labels = None
+    if isinstance(obj, (tuple, list)) and len(obj) == 2:
+        obj, labels = obj
+        labels = np.asarray(labels.tolist() if hasattr(labels, "tolist") else labels)
+        if labels.dtype.kind in "US":
+            labels = np.array([class_names.index(str(v)) for v in labels], dtype=np.int64)
+        labels = labels.astype(np.int64)
+    x = torch.as_tensor(np.asarray(obj)) if not torch.is_tensor(obj) else obj
+    if x.ndim != 4:
+        raise DataError(f"synthetic images must be (N, C, H, W), got shape {tuple(x.shape)}.")
+    if x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):
+        x = x.permute(0, 3, 1, 2)
+    return x, labels
+
+
+def _sample_model(model, counts: dict[int, int], names: list[str], seed: int,
+                  chunk: int = 256) -> tuple[torch.Tensor, np.ndarray]:
+    """Draw ``counts[c]`` images of each data class c from the model, reproducibly from ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    xs, ys = [], []
+    for c, n_c in counts.items():
+        label = names[c] if model.conditional else None
+        for s in range(0, n_c, chunk):
+            m = min(chunk, n_c - s)
+            xs.append(model.sample(m, labels=label, generator=g).float().cpu())
+            ys.append(np.full(m, c, dtype=np.int64))
+    return torch.cat(xs), np.concatenate(ys)
+
+
+def evaluate(model_or_images: Any, real_train: Any, real_test: Any, extractor: Any = "pbc-domain-cnn",
+             per_class: bool = True, n: int | None = None, seed: int = 0,
+             classes: Sequence[str] | None = None, k: int = 3, k_density: int = 5,
+             n_pairs: int = 200, kid_subsets: int = 100, memorisation_percentile: float = 1.0,
+             device: str | None = None) -> dict[str, Any]:
+    """A JSON-able report of a generator (or a set of synthetic images) against real TEST images.
+
+    ``n`` caps the synthetic images drawn; per class they follow the real TRAIN class counts,
+    and the floor uses a real TRAIN subset with exactly those counts.
+    """
+    from gan_augment.data import as_dataset
+    from gan_augment.features import load_extractor
+    from gan_augment.interface import GenerativeAugmenter
+
+    ext = load_extractor(extractor, device=device)
+    is_model = isinstance(model_or_images, GenerativeAugmenter)
+    size = model_or_images.image_shape[-1] if is_model else None
+    chans = model_or_images.image_shape[0] if is_model else None
+    train, test = as_dataset(real_train, size, chans), as_dataset(real_test, size, chans)
+    if train.class_names != test.class_names:
+        raise DataError(f"train classes {train.class_names} and test classes {test.class_names} differ; use one file with a split.")
+    names = train.class_names
+    # which data classes are evaluated, and which synthetic group each belongs to
+    keep = list(range(len(names)))
+    if classes:
+        unknown = [c for c in classes if c not in names]
+        if unknown:
+            raise ConfigError(f"unknown class {unknown[0]!r}; the data has: {', '.join(names)}.")
+        keep = [names.index(c) for c in classes]
+    one_group = False
+    if is_model:
+        mnames = model_or_images.class_names
+        if model_or_images.conditional:
+            keep = [c for c in keep if names[c] in mnames]
+            if not keep:
+                raise ConfigError(f"the model's classes {mnames} share none with the data's {names}.")
+        elif mnames[0] in names:
+            if classes and mnames[0] not in classes:
+                raise ConfigError(f"the model generates {mnames[0]!r} only; drop --classes or include it.")
+            keep = [names.index(mnames[0])]
+        else:
+            one_group = True  # an unconditional model of everything kept
+    rng = np.random.default_rng(seed)
+    tr_idx = {c: np.nonzero(train.labels == c)[0] for c in keep}
+    te_idx = {c: np.nonzero(test.labels == c)[0] for c in keep}
+    total = sum(len(v) for v in tr_idx.values())
+    if total == 0 or sum(len(v) for v in te_idx.values()) < 2:
+        raise DataError("too few real images in the kept classes to evaluate: need train images and at least 2 test images.")
+    if n is not None and n < 2:
+        raise ConfigError(f"n must be at least 2, got {n}.")
+    counts = {c: len(v) if n is None or n >= total else int(round(n * len(v) / total)) for c, v in tr_idx.items()}
+    counts = {c: v for c, v in counts.items() if v > 0}
+    # synthetic images and their (data) class labels
+    if is_model:
+        if one_group:
+            xs, _ = _sample_model(model_or_images, {0: sum(counts.values())}, ["all"], seed)
+            ys = np.concatenate([np.full(v, c) for c, v in counts.items()])
+        else:
+            xs, ys = _sample_model(model_or_images, counts, names, seed)
+    else:
+        xs, ys = _as_images(model_or_images, names)
+        if ys is None:
+            one_group = True
+            ys = np.full(len(xs), keep[0])
+        sel = np.nonzero(np.isin(ys, keep))[0] if not one_group else np.arange(len(xs))
+        if n is not None:
+            sel = rng.permutation(sel)[:n]
+        xs, ys = xs[torch.as_tensor(sel)], ys[sel]
+        if len(xs) < 2:
+            raise DataError("fewer than 2 synthetic images in the kept classes.")
+        if not one_group:
+            counts = {c: min(int((ys == c).sum()), len(tr_idx[c])) for c in keep if (ys == c).sum() > 0}
+    xs = _float01(xs).clamp(0, 1)
+    # floor candidates: a real TRAIN subset with the synthetic class counts
+    if one_group:
+        pool = np.concatenate([tr_idx[c] for c in keep])
+        cand_sel = rng.permutation(pool)[: min(len(xs), len(pool))]
+    else:
+        cand_sel = np.concatenate([rng.permutation(tr_idx[c])[:v] for c, v in counts.items()])
+    train_x = _float01(train.tensor()[torch.as_tensor(np.concatenate([tr_idx[c] for c in keep]))])
+    test_sel = np.concatenate([te_idx[c] for c in keep])
+    test_x, test_y = _float01(test.tensor()[torch.as_tensor(test_sel)]), test.labels[test_sel]
+    cand_x, cand_y = _float01(train.tensor()[torch.as_tensor(cand_sel)]), train.labels[cand_sel]
+    if xs.shape[1:] != test_x.shape[1:]:
+        raise DataError(f"synthetic images are {tuple(xs.shape[1:])} but real ones {tuple(test_x.shape[1:])}; "
+                        "resize them or load the data with the model's image size.")
+
+    fake_f, fake_l = ext.extract(xs)
+    cand_f, cand_l = ext.extract(cand_x)
+    test_f, test_l = ext.extract(test_x)
+    train_f, _ = ext.extract(train_x)
+
+    overall = _compare(fake_f, xs, cand_f, cand_x, test_f, k, k_density, n_pairs, seed, kid_subsets)
+    if not one_group and len(counts) > 1:
+        # diversity is a within-class property: average the per-class MS-SSIM
+        per = [(ms_ssim_diversity(xs[torch.as_tensor(ys == c)], n_pairs, seed + c)["mean"],
+                ms_ssim_diversity(cand_x[torch.as_tensor(cand_y == c)], n_pairs, seed + c)["mean"])
+               for c in counts]
+        overall["ms_ssim"] = _pair({"mean": float(np.nanmean([p[0] for p in per])), "over": "classes"},
+                                   {"mean": float(np.nanmean([p[1] for p in per])), "over": "classes"})
+    is_name = "inception_score" if ext.kind.startswith("inception") else "domain_is"
+    overall[is_name] = _pair(inception_score_from_logits(fake_l, seed=seed),
+                             inception_score_from_logits(test_l, seed=seed))
+    overall["memorisation"] = memorisation_check(fake_f, xs, train_f, train_x, test_f, test_x,
+                                                 percentile=memorisation_percentile)
+    report: dict[str, Any] = {
+        "extractor": ext.describe(),
+        "reference": "real test split (held out); floor = real train subset with the synthetic class counts vs the same test images",
+        "synthetic": ({"model": getattr(model_or_images, "name", None), "config": model_or_images.get_config()}
+                      if is_model else {"model": None, "source": "images"}),
+        "settings": {"n_synthetic": len(xs), "seed": seed, "k_precision_recall": k, "k_density": k_density,
+                     "ms_ssim_pairs": n_pairs, "ms_ssim": _jsonable(ms_ssim_settings(int(xs.shape[-1]))),
+                     "kid_subsets": kid_subsets, "image_shape": list(xs.shape[1:]),
+                     "classes": [names[c] for c in counts] if not one_group else [names[c] for c in keep]},
+        "overall": overall,
+        "notes": [
+            "lower is better: fid, kid, ms_ssim (diversity); higher is better: precision, recall, coverage, "
+            f"{is_name}; density ~1 and nn_ratio ~1 match real data.",
+            "the floor is the value real images get; a generator cannot be expected to beat it.",
+        ],
+    }
+    if ext.kind == "domain-cnn":
+        report["notes"].append(
+            "domain features come from a classifier trained on the real train split; train images are "
+            "familiar to it, which can make the floor slightly pessimistic.")
+        report["notes"].append(f"{is_name} is an Inception-Score analogue from the domain classifier's "
+                               "class probabilities; it is not comparable to Inception Score figures.")
+    if per_class and not one_group:
+        report["per_class"] = {}
+        ext_names = ext.class_names or []
+        for c in counts:
+            f = torch.as_tensor(ys == c)
+            cm, tm = torch.as_tensor(cand_y == c), torch.as_tensor(test_y == c)
+            entry = _compare(fake_f[f], xs[f], cand_f[cm], cand_x[cm], test_f[tm], k, k_density,
+                             n_pairs, seed + c, kid_subsets)
+            if names[c] in ext_names:  # does the domain classifier see the intended class?
+                j = ext_names.index(names[c])
+                entry["class_agreement"] = _pair(float((fake_l[f].argmax(1) == j).double().mean()),
+                                                 float((test_l[tm].argmax(1) == j).double().mean()))
+            report["per_class"][names[c]] = entry
+    return _jsonable(report)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Round floats, turn NaN into None, tuples into lists: plain JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return None if not math.isfinite(v) else round(v, 6)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def summary_table(report: dict[str, Any]) -> str:
+    """A markdown table of the overall figures beside their floors, for cards and terminals."""
+    rows = ["| metric | synthetic | real floor |", "| --- | --- | --- |"]
+    for key, val in report["overall"].items():
+        if not isinstance(val, dict) or "value" not in val:
+            continue
+        a, b = val["value"], val["floor"]
+        if isinstance(a, dict):
+            a, b = a.get("mean"), (b or {}).get("mean")
+        rows.append(f"| {key} | {_fmt(a)} | {_fmt(b)} |")
+    mem = report["overall"].get("memorisation", {})
+    for space in ("pixel", "feature"):
+        if space in mem:
+            m = mem[space]
+            rows.append(f"| nearest-train distance ({space}, median) | {_fmt(m['median_nn_distance'])} | "
+                        f"{_fmt(m['floor']['median_nn_distance'])} |")
+            rows.append(f"| near-copies flagged ({space}) | {m['flagged']} ({_fmt(100 * m['flagged_fraction'])}%) | "
+                        f"{_fmt(100 * m['floor']['flagged_fraction'])}% of real test |")
+    return "\n".join(rows)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
