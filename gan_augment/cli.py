@@ -72,12 +72,12 @@ def cmd_train(args) -> int:
         model_config = {"image_size": args.image_size, "channels": args.channels, **model_opts}
     if args.steps is None and args.epochs is None and not args.resume:
         raise ConfigError("say how long to train: --steps N or --epochs N.")
+    info = ga.backend_info(backend)  # an unknown backend is named before any data is read
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
     data = load_dataset(args.data, split=args.split, classes=classes,
                         image_size=model_config["image_size"], channels=model_config.get("channels", 3))
     if len(data) == 0:
         raise DataError(f"{args.data}: no images left after --split/--classes.")
-    info = ga.backend_info(backend)
     if model_config.get("class_names") is None:
         if info.cls.conditional or len(data.class_names) == 1:
             model_config["class_names"] = data.class_names

@@ -175,6 +175,9 @@ class AdversarialAugmenter(GenerativeAugmenter):
 
     def __init__(self, **config: Any):
         super().__init__(**config)
+        from gan_augment.nets import upsampling_plan
+
+        upsampling_plan(self.config["image_size"])  # an unsupported size fails at create(), not mid-fit
         self._generator: nn.Module | None = None
         self._discriminator: nn.Module | None = None
         self.ema: nn.Module | None = None  # set by the trainer when EMA is on

@@ -1,0 +1,53 @@
+"""The command line: happy path end to end, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gan_augment.cli import main
+
+
+def test_backends_lists_dcgan(capsys):
+    assert main(["backends"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["name", "version", "distribution", "conditional"]
+    assert any(line.split()[0] == "dcgan" for line in out.splitlines()[1:])
+
+
+def test_train_resume_and_sample(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--backend", "dcgan", "--data", str(tiny_npz), "--split", "train", "--classes", "disc",
+            "--image-size", "16", "--steps", "2", "--out", str(out), "--batch-size", "8", "--quiet",
+            "--opt", "width=8", "--opt", "latent_dim=8", "--sample-every", "1"]
+    assert main(args) == 0
+    assert (out / "samples.png").exists() and (out / "loss_curve.png").exists()
+    assert main(["train", "--data", str(tiny_npz), "--split", "train", "--classes", "disc", "--steps", "3",
+                 "--out", str(out), "--resume", "--quiet"]) == 0
+    assert "trained dcgan for 3 steps" in capsys.readouterr().out
+    assert main(["sample", "--model", str(out), "-n", "4", "--out", str(tmp_path / "s.npz")]) == 0
+    z = np.load(tmp_path / "s.npz")
+    assert z["images"].shape == (4, 16, 16, 3) and z["images"].dtype == np.uint8
+    assert main(["sample", "--model", str(out), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "--backend", "dcgan", "--data", "missing.npz", "--image-size", "16", "--steps", "1", "--out", "x"], "data not found"),
+    (["train", "--backend", "dcgn", "--data", "{npz}", "--image-size", "16", "--steps", "1", "--out", "x"], "Did you mean 'dcgan'"),
+    (["train", "--backend", "dcgan", "--data", "{npz}", "--classes", "circle", "--image-size", "16", "--steps", "1", "--out", "x"], "unknown class 'circle'"),
+    (["train", "--backend", "dcgan", "--data", "{npz}", "--image-size", "18", "--steps", "1", "--out", "x"], "image_size 18"),
+    (["train", "--backend", "dcgan", "--data", "{npz}", "--image-size", "16", "--out", "x"], "--steps N or --epochs N"),
+    (["train", "--data", "{npz}", "--steps", "1", "--out", "nowhere", "--resume"], "nothing to resume"),
+    (["sample", "--model", "no-such-folder", "--out", "x.png"], "no-such-folder"),
+])
+def test_bad_input_is_one_line_exit_2_no_traceback(tiny_npz, tmp_path, argv, needle):
+    argv = [a.replace("{npz}", str(tiny_npz)) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "gan_augment", *argv], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    err = [ln for ln in proc.stderr.splitlines() if ln.startswith("gan-augment")]
+    assert len(err) == 1 and needle in err[0], proc.stderr
+    assert "Traceback" not in proc.stderr
