@@ -177,7 +177,12 @@ def from_pretrained(name_or_path: str | Path, revision: str | None = None, cache
                     local_files_only: bool = False, token: str | None = None,
                     device: str | torch.device | None = None) -> GenerativeAugmenter:
     """Load a model from a local folder, a short name in ``hub/``'s index, or a Hub repo id
-    (``owner/name`` or ``owner/name@revision``)."""
+    (``owner/name`` or ``owner/name@revision``).
+
+    Hub files go through huggingface_hub's cache (``cache_dir``, ``HF_HOME``, ``HF_HUB_OFFLINE``,
+    ``local_files_only``, ``token`` as usual). Loading is strict and safe: JSON config, safetensors
+    weights checked by sha256, the backend taken from the installed plugins; nothing is unpickled
+    and no downloaded code runs."""
     from gan_augment.hub_client import resolve
 
     folder = resolve(str(name_or_path), revision=revision, cache_dir=cache_dir,

@@ -267,7 +267,8 @@ def _download(repo_id: str, fname: str, revision: str | None, cache_dir, local_f
         raise ModelLoadError(f"{repo_id} is gated: accept its conditions on the Hub, then log in "
                              "(`hf auth login`) or pass token=....") from exc
     except RepositoryNotFoundError as exc:
-        raise ModelLoadError(f"Hub repo {repo_id!r} was not found; check the name, or if it is private "
+        raise ModelLoadError(f"Hub repo {repo_id!r} was not found (nor a local folder of that path); "
+                             "check the name, or if it is private "
                              "log in (`hf auth login`) or pass token=....") from exc
     except RevisionNotFoundError as exc:
         raise ModelLoadError(f"{repo_id} has no revision {revision!r}; check the branch, tag or commit.") from exc

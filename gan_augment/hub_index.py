@@ -72,6 +72,9 @@ def add_to_index(folder: str | os.PathLike, short_name: str, repo_id: str, revis
                           "pass overwrite=True (--overwrite) to replace it.")
     if bundle:
         dest = root / short_name
+        if dest.exists() and short_name not in index and dest.resolve() != folder.resolve():
+            raise ConfigError(f"{dest} exists and is not a listed model (other tools keep files in hub/); "
+                              "choose another short name.")
         if dest.resolve() != folder.resolve():
             dest.mkdir(parents=True, exist_ok=True)
             for f in files:

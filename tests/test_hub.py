@@ -1,0 +1,369 @@
+"""Local save/load, model cards, load errors, the short-name index and its bundled copies.
+
+Nothing here touches the network: bundled short names must resolve with no Hub at all, and the
+Hub paths get local_files_only=True plus an empty cache. Hub downloads are in test_hub_server.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import gan_augment as ga
+from gan_augment.errors import ConfigError, ModelLoadError
+from gan_augment.hub import FORMAT_VERSION, load_folder, save_pretrained
+from gan_augment.hub_client import load_index, resolve, sha256_file
+from gan_augment.hub_index import add_to_index, remove_from_index
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def tiny(**kw):
+    return ga.create("dcgan", image_size=16, width=8, **kw)
+
+
+def samples(model, seed=7, n=6):
+    return model.sample(n, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    m = tiny()
+    save_pretrained(m, tmp_path / "m")
+    return m, tmp_path / "m"
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """An empty hub folder in place of the bundled one, and an empty Hub cache."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("GAN_AUGMENT_HUB_DIR", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
+    return tmp_path / "hub"
+
+
+def load_err(path, match):
+    with pytest.raises(ModelLoadError, match=match) as e:
+        ga.from_pretrained(path)
+    assert "\n" not in str(e.value), "errors must be one line"
+    return str(e.value)
+
+
+# ---- round trip and card ------------------------------------------------------------------------
+def test_round_trip_gives_identical_samples(saved):
+    model, folder = saved
+    loaded = ga.from_pretrained(folder)
+    assert type(loaded) is type(model) and loaded.get_config() == model.get_config()
+    assert torch.equal(samples(model), samples(loaded))
+    assert not torch.equal(samples(model, seed=7), samples(model, seed=8))  # the seed matters
+
+
+def test_trainer_style_save_is_cheap_and_loadable(tmp_path):
+    m = tiny()
+    save_pretrained(m, tmp_path / "run", card=False)
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"config.json", "model.safetensors"}
+    assert torch.equal(samples(m), samples(load_folder(tmp_path / "run")))
+
+
+def test_config_records_contract_and_weights_hash(saved):
+    _, folder = saved
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["format_version"] == FORMAT_VERSION and cfg["backend"] == "dcgan"
+    assert cfg["image_shape"] == [3, 16, 16] and cfg["class_names"] == ["all"]
+    assert cfg["normalization"]["sample_range"] == [0.0, 1.0]
+    assert cfg["weights_sha256"] == sha256_file(folder / "model.safetensors")
+
+
+def test_model_card_front_matter_parses_with_huggingface_hub(tmp_path):
+    from huggingface_hub import ModelCard, metadata_load
+
+    m = tiny()
+    m.training_summary = {"images": 120, "data_source": "pbc_neutrophil_64.npz", "steps": 10}
+    save_pretrained(m, tmp_path / "m", license="cc-by-4.0", datasets=["someone/pbc"],
+                    metrics={"fid": {"value": 41.2, "floor": 5.1}, "kid": 0.03})
+    meta = metadata_load(tmp_path / "m" / "README.md")
+    assert meta["library_name"] == "gan-augment" and meta["license"] == "cc-by-4.0"
+    assert "gan-augment" in meta["tags"] and "dcgan" in meta["tags"]
+    assert meta["datasets"] == ["someone/pbc"] and meta["metrics"] == ["fid", "kid"]
+    card = ModelCard.load(tmp_path / "m" / "README.md")
+    assert card.data.library_name == "gan-augment"
+    text = card.text
+    assert "![samples](samples.png)" in text and (tmp_path / "m" / "samples.png").stat().st_size > 100
+    assert "not be used for diagnosis" in text
+    assert "Acevedo" in text and "10.1016/j.dib.2020.105474" in text  # PBC provenance + citation
+    assert "| fid | 41.2 | 5.1 |" in text and "| kid | 0.03 |" in text
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["metrics"]["kid"] == 0.03
+
+
+def test_card_says_when_no_metrics_were_measured(saved):
+    text = (saved[1] / "README.md").read_text()
+    assert "None measured yet" in text and "Acevedo" not in text  # no invented provenance
+
+
+# ---- load errors: one line, problem and fix -----------------------------------------------------
+def test_truncated_safetensors(saved):
+    _, folder = saved
+    w = folder / "model.safetensors"
+    w.write_bytes(w.read_bytes()[:1000])
+    load_err(folder, "not a readable safetensors file.*truncated or corrupted.*Download or copy it again")
+
+
+def test_corrupted_payload_is_caught_by_sha256(saved):
+    _, folder = saved
+    w = folder / "model.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-3] ^= 0x55  # inside the last tensor: the safetensors header is intact
+    w.write_bytes(bytes(data))
+    load_file(str(w))  # safetensors alone does not notice ...
+    load_err(folder, "does not match the sha256 recorded in config.json.*download or copy it again")
+
+
+def test_missing_weights(saved):
+    (saved[1] / "model.safetensors").unlink()
+    load_err(saved[1], "no model.safetensors; the folder is incomplete")
+
+
+def test_missing_config(saved):
+    (saved[1] / "config.json").unlink()
+    load_err(saved[1], "has no config.json; it is not a gan-augment model folder")
+
+
+def test_newer_format_version(saved):
+    p = saved[1] / "config.json"
+    cfg = json.loads(p.read_text())
+    cfg["format_version"] = FORMAT_VERSION + 1
+    p.write_text(json.dumps(cfg))
+    load_err(saved[1], r"newer than this gan-augment.*pip install -U gan-augment")
+
+
+def test_unknown_backend_names_the_package(saved):
+    p = saved[1] / "config.json"
+    cfg = json.loads(p.read_text())
+    cfg.update(backend="stylegan9", backend_distribution="gan-augment-stylegan9")
+    p.write_text(json.dumps(cfg))
+    load_err(saved[1], r"needs the backend 'stylegan9', which is not installed; install its package: `pip install gan-augment-stylegan9`")
+
+
+def test_wrong_tensor_shapes(saved):
+    p = saved[1] / "config.json"
+    cfg = json.loads(p.read_text())
+    cfg["config"]["width"] = 16  # weights were saved at width 8
+    p.write_text(json.dumps(cfg))
+    load_err(saved[1], r"wrong shapes .*saved for a different config")
+
+
+def test_missing_and_unexpected_keys(saved):
+    _, folder = saved
+    w = folder / "model.safetensors"
+    state = load_file(str(w))
+    k = sorted(state)[0]
+    state["extra.weight"] = state.pop(k)
+    save_file(state, str(w), metadata={"format": "pt", "backend": "dcgan"})
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg.pop("weights_sha256")  # reach the strict key check
+    (folder / "config.json").write_text(json.dumps(cfg))
+    msg = load_err(folder, "missing keys")
+    assert "unexpected keys ['extra.weight']" in msg
+
+
+def test_weights_of_another_backend(saved):
+    _, folder = saved
+    w = folder / "model.safetensors"
+    save_file(load_file(str(w)), str(w), metadata={"format": "pt", "backend": "wgan-gp"})
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg.pop("weights_sha256")
+    (folder / "config.json").write_text(json.dumps(cfg))
+    load_err(folder, "holds 'wgan-gp' weights but config.json says 'dcgan'")
+
+
+def test_unknown_name_lists_short_names(hub):
+    hub.mkdir()
+    (hub / "index.json").write_text("{}")
+    load_err("no-such-model", "not a local folder, a short name .* or a Hub repo id")
+
+
+def test_repo_id_with_empty_cache_and_local_files_only(hub):
+    with pytest.raises(ModelLoadError, match="not in the Hub cache .* local_files_only=True") as e:
+        ga.from_pretrained("someone/absent", local_files_only=True)
+    assert "\n" not in str(e.value)
+
+
+def test_config_never_imports_code(saved, tmp_path, monkeypatch):
+    """A config naming an importable module as its backend is looked up in the registry only."""
+    (tmp_path / "evilmod.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('x')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    p = saved[1] / "config.json"
+    cfg = json.loads(p.read_text())
+    cfg.update(backend="evilmod", backend_distribution="evilmod")
+    p.write_text(json.dumps(cfg))
+    load_err(saved[1], "needs the backend 'evilmod', which is not installed")
+    assert "evilmod" not in sys.modules and not (tmp_path / "ran").exists()
+
+
+# ---- short names and the bundled copy ------------------------------------------------------------
+def test_short_name_resolves_from_bundled_copy_offline(saved, hub, caplog):
+    model, folder = saved
+    entry = add_to_index(folder, "tiny-dcgan", "lab/tiny-dcgan", COMMIT, hub=hub)
+    assert set(entry["files"]) == {"config.json", "model.safetensors", "README.md", "samples.png"}
+    assert entry["files"]["model.safetensors"] == sha256_file(folder / "model.safetensors")
+    assert (hub / "tiny-dcgan" / "model.safetensors").is_file()
+    caplog.set_level(logging.INFO, logger="gan_augment.hub")
+    loaded = ga.from_pretrained("tiny-dcgan", local_files_only=True)
+    assert torch.equal(samples(model), samples(loaded))
+    assert "using the copy bundled with gan-augment" in caplog.text and "sha256 of 4 files verified" in caplog.text
+
+
+def test_tampered_bundle_is_not_used(saved, hub, caplog):
+    _, folder = saved
+    add_to_index(folder, "tiny-dcgan", "lab/tiny-dcgan", COMMIT, hub=hub)
+    cfg = hub / "tiny-dcgan" / "config.json"
+    cfg.write_text(cfg.read_text().replace('"width": 8', '"width": 8 '))
+    with pytest.raises(ModelLoadError, match="bundled copy .* fails its sha256 check for config.json.*Hub copy is unavailable") as e:
+        ga.from_pretrained("tiny-dcgan", local_files_only=True)
+    assert "\n" not in str(e.value)
+    assert "trying the Hub copy instead" in caplog.text
+
+
+def test_short_name_pins_its_revision(saved, hub):
+    add_to_index(saved[1], "tiny-dcgan", "lab/tiny-dcgan", COMMIT, hub=hub)
+    with pytest.raises(ConfigError, match="pinned to revision .* lab/tiny-dcgan@v2"):
+        resolve("tiny-dcgan", revision="v2")
+
+
+def test_local_folder_wins_over_short_name(saved, hub, tmp_path, monkeypatch):
+    add_to_index(saved[1], "tiny-dcgan", "lab/tiny-dcgan", COMMIT, hub=hub)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(saved[1], tmp_path / "tiny-dcgan-local")
+    assert resolve("tiny-dcgan-local") == Path("tiny-dcgan-local")
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"repo_id": "x/y", "revision": "main", "files": {}}, "not a 40-character commit hash"),
+    ({"repo_id": "nope", "revision": COMMIT, "files": {}}, "not of the form owner/name"),
+    ({"repo_id": "x/y", "revision": COMMIT, "files": {"config.json": "0" * 64}}, "must list at least"),
+    ({"repo_id": "x/y", "revision": COMMIT, "files": {"config.json": "0" * 64, "model.safetensors": "abc"}},
+     "not 64 lowercase hex"),
+    ({"repo_id": "x/y", "revision": COMMIT, "folder": "../../etc",
+      "files": {"config.json": "0" * 64, "model.safetensors": "1" * 64}}, "relative path inside hub"),
+    ({"repo_id": "x/y", "revision": COMMIT,
+      "files": {"config.json": "0" * 64, "model.safetensors": "1" * 64, "evil.py": "2" * 64}}, "never loads"),
+])
+def test_index_entries_are_validated(hub, bad, match):
+    hub.mkdir()
+    (hub / "index.json").write_text(json.dumps({"m": bad}))
+    with pytest.raises(ModelLoadError, match=match):
+        load_index(hub)
+
+
+def test_add_to_index_refuses_branches_broken_models_and_silent_overwrites(saved, hub, tmp_path):
+    _, folder = saved
+    with pytest.raises(ConfigError, match="commit hash"):
+        add_to_index(folder, "tiny", "lab/tiny", "main", hub=hub)
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    (broken / "model.safetensors").write_bytes(b"junk")
+    with pytest.raises(ModelLoadError):
+        add_to_index(broken, "tiny", "lab/tiny", COMMIT, hub=hub)
+    assert not (hub / "index.json").exists()
+    add_to_index(folder, "tiny", "lab/tiny", COMMIT, hub=hub)
+    with pytest.raises(ConfigError, match="already listed"):
+        add_to_index(folder, "tiny", "lab/other", COMMIT, hub=hub)
+    add_to_index(folder, "tiny", "lab/other", COMMIT, hub=hub, overwrite=True, bundle=False)
+    assert load_index(hub)["tiny"]["repo_id"] == "lab/other" and load_index(hub)["tiny"]["folder"] is None
+    remove_from_index("tiny", hub=hub)
+    assert load_index(hub) == {} and not list(hub.glob(".*tmp"))
+
+
+def test_hub_index_cli(saved, hub, capsys):
+    from gan_augment.hub_index import main
+
+    assert main([str(saved[1]), "tiny", "lab/tiny", "main", "--hub", str(hub)]) == 2
+    assert "commit hash" in capsys.readouterr().err
+    assert main([str(saved[1]), "tiny", "lab/tiny", COMMIT, "--hub", str(hub), "--no-bundle"]) == 0
+    assert json.loads(capsys.readouterr().out)["tiny"]["repo_id"] == "lab/tiny"
+    assert "tiny" in load_index(hub) and not (hub / "tiny").exists()
+
+
+def test_repository_index_is_valid_and_its_bundles_verify():
+    """hub/index.json as committed: every entry valid, every bundled file matching its sha256."""
+    index = load_index(ROOT / "hub")
+    assert isinstance(index, dict)
+    for name, e in index.items():
+        if e.get("folder"):
+            for f, digest in e["files"].items():
+                assert sha256_file(ROOT / "hub" / e["folder"] / f) == digest, (name, f)
+
+
+def test_package_sees_the_repository_hub_folder(monkeypatch):
+    from gan_augment.hub_client import hub_dir
+
+    monkeypatch.delenv("GAN_AUGMENT_HUB_DIR", raising=False)
+    assert (hub_dir() / "index.json").is_file() and (hub_dir() / "README.md").is_file()
+
+
+# ---- CLI ------------------------------------------------------------------------------------------
+def test_cli_info_and_models(saved, hub, capsys):
+    from gan_augment.cli import main
+
+    add_to_index(saved[1], "tiny-dcgan", "lab/tiny-dcgan", COMMIT, hub=hub, description="test model")
+    assert main(["info", "tiny-dcgan"]) == 0
+    out = capsys.readouterr().out
+    for want in ("dcgan", "16x16, 3 channels", "cc-by-4.0", "classes", "none measured"):
+        assert want in out
+    assert main(["info", str(saved[1]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["backend"] == "dcgan"
+    assert main(["models"]) == 0
+    assert "tiny-dcgan  lab/tiny-dcgan@0123456789ab  [bundled]  test model" in capsys.readouterr().out
+    assert main(["info", "nope-nothing"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+# ---- the wheel ------------------------------------------------------------------------------------
+@pytest.mark.slow  # builds a wheel and installs it into a folder: ~30 s
+def test_wheel_bundles_hub_and_short_names_work_from_a_fresh_install(saved, tmp_path):
+    """A copy of the project with one model listed, built into a wheel, installed (not editable)
+    into a target folder, then loaded by short name in a fresh process with the network off."""
+    model, folder = saved
+    src = tmp_path / "src"
+    src.mkdir()
+    for item in ("pyproject.toml", "README.md", "gan_augment", "plugins", "hub"):
+        if (ROOT / item).is_dir():
+            shutil.copytree(ROOT / item, src / item, symlinks=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif (ROOT / item).exists():
+            shutil.copy(ROOT / item, src / item)
+    assert (src / "gan_augment" / "_hub").is_symlink()
+    add_to_index(folder, "tiny-dcgan", "lab/tiny-dcgan", COMMIT, hub=src / "hub")
+    pip = [sys.executable, "-m", "pip"]
+    subprocess.run(pip + ["wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"),
+                          str(src)], check=True, capture_output=True, timeout=300)
+    (wheel,) = (tmp_path / "dist").glob("gan_augment-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for f in ("index.json", "README.md", "tiny-dcgan/config.json", "tiny-dcgan/model.safetensors"):
+        assert f"gan_augment/_hub/{f}" in names
+    target = tmp_path / "site"
+    subprocess.run(pip + ["install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    code = ("import logging, sys, torch, gan_augment as ga; logging.basicConfig(level=logging.INFO);"
+            "assert ga.__file__.startswith(sys.argv[1]), ga.__file__;"
+            "m = ga.from_pretrained('tiny-dcgan');"
+            "print(float(m.sample(3, generator=torch.Generator().manual_seed(7)).double().sum()))")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1",
+           "HF_HOME": str(tmp_path / "empty_home"), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    r = subprocess.run([sys.executable, "-c", code, str(target)], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert float(r.stdout.strip()) == float(samples(model, seed=7, n=3).double().sum())
+    assert "using the copy bundled with gan-augment" in r.stderr and str(target) in r.stderr
