@@ -1,0 +1,149 @@
+"""Training throughput of the shared Trainer against a plain PyTorch loop of the same networks.
+
+Both run in this process, interleaved (A B A B ...), on the same data held in memory, and the table
+reports real images seen by the discriminator per second, the median over rounds, and the ratio
+trainer / plain (>= 1.0 means the trainer costs nothing). Run:
+
+    python benchmarks/train_throughput.py --backends dcgan wgan-gp --image-size 64 --width 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+import gan_augment as ga
+from gan_augment.trainer import StepContext, Trainer
+
+
+def plain_dcgan_loop(G, D, images, steps, batch, latent_dim, device):
+    """pytorch/examples-style DCGAN loop (one G forward per step reused for both updates, no
+    instance noise or flipping): a reference for what the DCGAN recipe itself costs."""
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    n = len(images)
+    for step in range(steps):
+        idx = torch.randint(0, n, (batch,))
+        real = images[idx].to(device).float().div_(127.5).sub_(1)
+        z = torch.randn(batch, latent_dim, device=device)
+        fake = G(z)
+        d_loss = (F.binary_cross_entropy_with_logits(D(real), torch.full((batch, 1), 0.9, device=device))
+                  + F.binary_cross_entropy_with_logits(D(fake.detach()), torch.zeros(batch, 1, device=device)))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        g_loss = F.binary_cross_entropy_with_logits(D(fake), torch.ones(batch, 1, device=device))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+
+
+def plain_backend_loop(model, G, D, images, labels, steps, batch, n_critic, device):
+    """A bare loop over the backend's own losses: no logging, checkpoints, schedules or EMA."""
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.9))
+    rng = torch.Generator(device=device).manual_seed(0)
+    n = len(images)
+    for step in range(steps):
+        ctx = StepContext(rng, step, steps, device)
+        for _ in range(n_critic):
+            idx = torch.randint(0, n, (batch,))
+            real = images[idx].to(device).float().div_(127.5).sub_(1)
+            lab = labels[idx].to(device)
+            d_loss, _ = model.discriminator_loss(G, D, real, lab, ctx)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        D.requires_grad_(False)
+        g_loss, _ = model.generator_loss(G, D, lab, ctx)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        D.requires_grad_(True)
+        opt_g.step()
+
+
+def measure(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench_backend(name, data, args, device):
+    images = data.tensor()
+    labels = torch.as_tensor(data.labels)
+    torch.manual_seed(0)
+    model = ga.create(name, image_size=args.image_size, width=args.width, class_names=data.class_names
+                      if ga.backend_info(name).conditional else [data.class_names[0]])
+    n_critic = type(model).train_defaults.get("n_critic", 1)
+    per_round = args.steps * args.batch * n_critic  # real images through D per round
+    trainer_times, plain_times, examples_times = [], [], []
+
+    def run_trainer():
+        m = ga.create(name, **model.get_config())
+        Trainer(m, steps=args.steps, batch_size=args.batch, progress=False, log_every=args.steps,
+                sample_every=0, checkpoint_every=0, device=str(device)).fit(data)
+
+    def run_plain():
+        m = ga.create(name, **model.get_config())
+        G, D = m.generator.to(device), m.discriminator.to(device)
+        m.prepare(_PrepareShim(images, labels, device))
+        plain_backend_loop(m, G, D, images, labels, args.steps, args.batch, n_critic, device)
+
+    def run_examples():
+        m = ga.create(name, **model.get_config())
+        plain_dcgan_loop(m.generator.to(device), m.discriminator.to(device), images, args.steps,
+                         args.batch, m.config["latent_dim"], device)
+
+    runs = [(run_trainer, trainer_times), (run_plain, plain_times)]
+    if name == "dcgan":
+        runs.append((run_examples, examples_times))
+    for fn, _ in runs:  # warm-up
+        fn()
+    for _ in range(args.rounds):
+        for fn, times in runs:
+            times.append(measure(fn))
+    t, p = statistics.median(trainer_times), statistics.median(plain_times)
+    e = statistics.median(examples_times) if examples_times else None
+    return {"backend": name, "n_critic": n_critic, "trainer_img_s": per_round / t,
+            "plain_img_s": per_round / p, "ratio": p / t,
+            "examples_img_s": per_round / e if e else None}
+
+
+class _PrepareShim:
+    """Enough of a Trainer for a backend's prepare() (BAGAN's autoencoder stage) in the plain loop."""
+
+    def __init__(self, images, labels, device):
+        self.images, self.labels, self.device = images, labels, device
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backends", nargs="+", default=["dcgan"])
+    p.add_argument("--data", default="../shared/data/pbc_neutrophil_64.npz")
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--device", default="auto")
+    args = p.parse_args()
+    warnings.simplefilter("ignore")
+    device = ga.trainer.pick_device(args.device)
+    data = ga.load_dataset(args.data, split="train", image_size=args.image_size)
+    print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__} "
+          f"image={args.image_size}px width={args.width} batch={args.batch} steps/round={args.steps} rounds={args.rounds}")
+    print("| backend | n_critic | trainer img/s | plain loop, same losses, img/s | ratio trainer/plain | pytorch/examples-style loop img/s |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in args.backends:
+        r = bench_backend(name, data, args, device)
+        ex = f"{r['examples_img_s']:.1f}" if r["examples_img_s"] else "n/a"
+        print(f"| {r['backend']} | {r['n_critic']} | {r['trainer_img_s']:.1f} | {r['plain_img_s']:.1f} | {r['ratio']:.3f} | {ex} |")
+
+
+if __name__ == "__main__":
+    main()
