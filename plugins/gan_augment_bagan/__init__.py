@@ -146,6 +146,8 @@ class BAGAN(ga.AdversarialAugmenter):
             raise ga.ConfigError("disc_norm='batch' breaks the per-sample gradient penalty of "
                                  "BAGAN-GP; use 'layer' or 'none'.")
         self.ae_history: list[float] = []
+        #: the autoencoder's encoder after ``prepare`` (not saved: sampling does not need it)
+        self.encoder: nn.Module | None = None
 
     def _num_classes(self) -> int:
         if self.config["class_names"] is None:
@@ -206,6 +208,7 @@ class BAGAN(ga.AdversarialAugmenter):
         means, covs = class_gaussians(latents, labels, self.num_classes)
         G.set_class_stats(means.to(dev), covs.to(dev), c["cov_jitter"])
         D.features.load_state_dict(enc.features.state_dict())
+        self.encoder = enc
         if trainer.world > 1:  # every rank continues from rank 0's autoencoder
             import torch.distributed as dist
 
