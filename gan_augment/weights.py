@@ -16,6 +16,13 @@ from torch import nn
 from gan_augment.errors import CheckpointError, ModelLoadError
 
 COMPILE_PREFIX = "_orig_mod."
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def _publishable(tmp: str) -> None:
+    """mkstemp makes 0600 files; give the final file the mode a plain open() would have."""
+    os.chmod(tmp, 0o666 & ~_UMASK)
 DDP_PREFIX = "module."
 
 
@@ -66,6 +73,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        _publishable(tmp)
         os.replace(tmp, path)
     except BaseException:
         _silent_unlink(tmp)
@@ -92,6 +100,7 @@ def atomic_save_safetensors(
         save_file(tensors, tmp, metadata=metadata)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        _publishable(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         _silent_unlink(tmp)

@@ -251,3 +251,13 @@ def test_collapse_monitor_warns_when_samples_stop_varying(tiny_npz, tmp_path):
     t.cfg.early_stop = True
     with pytest.raises(ga.TrainingDiverged, match="stopped early"):
         t._monitor()
+
+
+def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
+    """mkstemp's 0600 must not leak into model folders that others need to read."""
+    from gan_augment.weights import _UMASK, atomic_save_safetensors, atomic_write_text
+
+    atomic_write_text(tmp_path / "a.json", "{}")
+    atomic_save_safetensors({"x": torch.zeros(2)}, tmp_path / "b.safetensors")
+    for name in ("a.json", "b.safetensors"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~_UMASK
