@@ -468,7 +468,8 @@ class SyntheticMix(torch.utils.data.Dataset):
             target total (by label or class name), or a callable(labels) -> such a dict.
         ratio: cap on the synthetic share of each class, s / (real + s) <= ratio (None: no cap).
         seed: the bank is a function of (seed, epoch, class, chunk) only.
-        refresh: "epoch" draws new images when :meth:`set_epoch` changes the epoch; "fixed" never.
+        refresh: "epoch" draws new images when :meth:`set_epoch` changes the epoch; an int k every
+            k epochs (generation costs 1/k as much); "fixed" never.
         bank_batch: images per forward pass (and per bank chunk).
         return_synthetic_flag: append ``is_synthetic`` to tuples, or add it as a dict key.
         label_fn: ``label_fn(base) -> labels`` when ``base`` has no ``.targets``/``.labels``.
@@ -480,7 +481,7 @@ class SyntheticMix(torch.utils.data.Dataset):
     """
 
     def __init__(self, base, augmenter: GenerativeAugmenter, strategy: Any = "not majority",
-                 ratio: float | None = 0.5, seed: int = 0, refresh: str = "epoch",
+                 ratio: float | None = 0.5, seed: int = 0, refresh: str | int = "epoch",
                  bank_batch: int = 256, return_synthetic_flag: bool = False,
                  label_fn: Callable | None = None, class_map: Mapping | None = None,
                  transform: Callable | None = None, target_transform: Callable | None = None,
@@ -491,8 +492,8 @@ class SyntheticMix(torch.utils.data.Dataset):
                               f"gan_augment.from_pretrained(...)), got {type(augmenter).__name__}.")
         if ratio is not None and (not isinstance(ratio, Real) or isinstance(ratio, bool) or not 0 <= ratio <= 1):
             raise ConfigError(f"ratio is the largest synthetic share of a class, in [0, 1]; got {ratio!r}.")
-        if refresh not in ("epoch", "fixed"):
-            raise ConfigError(f"refresh must be 'epoch' or 'fixed', got {refresh!r}.")
+        if refresh not in ("epoch", "fixed") and not (isinstance(refresh, int) and not isinstance(refresh, bool) and refresh >= 1):
+            raise ConfigError(f"refresh must be 'epoch', 'fixed' or a number of epochs >= 1, got {refresh!r}.")
         if not isinstance(bank_batch, int) or bank_batch < 1:
             raise ConfigError(f"bank_batch must be a positive integer, got {bank_batch!r}.")
         self.base, self.augmenter = base, augmenter
@@ -577,7 +578,9 @@ class SyntheticMix(torch.utils.data.Dataset):
         self._epoch[0] = int(epoch)
 
     def _bank_epoch(self) -> int:
-        return self.epoch if self.refresh == "epoch" else 0
+        if self.refresh == "fixed":
+            return 0
+        return self.epoch if self.refresh == "epoch" else self.epoch // self.refresh
 
     # ---- the bank --------------------------------------------------------------------------------
     def _chunk(self, row: int, chunk: int) -> torch.Tensor:

@@ -228,6 +228,9 @@ def test_same_seed_same_items_across_workers_and_runs_new_items_per_epoch():
     assert torch.equal(synthetic_batch(mix, 0, epoch=0), a0)  # an epoch's bank is reproducible
     fixed = SyntheticMix(ds, fake(3), ratio=None, seed=7, bank_batch=4, refresh="fixed")
     assert torch.equal(synthetic_batch(fixed, 0, 0), synthetic_batch(fixed, 0, 3))
+    every2 = SyntheticMix(ds, fake(3), ratio=None, seed=7, bank_batch=4, refresh=2)
+    b0, b1, b2 = (synthetic_batch(every2, 0, e) for e in range(3))
+    assert torch.equal(b0, a0) and torch.equal(b1, a0) and not torch.equal(b2, a0)
 
 
 def test_set_epoch_reaches_persistent_workers():
