@@ -64,3 +64,13 @@ def test_the_kit_catches_a_broken_backend(cls, failing, match, tmp_path):
     checks = {c.name: c for c in backend_checks(cls)}
     with pytest.raises(AssertionError, match=match):
         checks[failing](tmp_path)
+
+
+def test_cli_lists_every_builtin_backend(capsys):
+    from gan_augment.cli import main
+
+    assert main(["backends"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    for name in ("dcgan", "wgan-gp", "cwgan-gp", "bagan", "bagan-gp", "classwise"):
+        assert name in rows, f"`gan-augment backends` does not list {name}"
+    assert rows["cwgan-gp"][-1] == "yes" and rows["bagan"][-1] == "yes" and rows["dcgan"][-1] == "no"
