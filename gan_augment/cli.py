@@ -40,6 +40,13 @@ def cmd_backends(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from gan_augment.distributed import distributed_from_env
+
+    with distributed_from_env():
+        return _train(args)
+
+
+def _train(args) -> int:
     import torch
 
     import gan_augment as ga
@@ -94,8 +101,16 @@ def cmd_train(args) -> int:
     if args.steps is not None:
         train_opts.pop("epochs", None)
     train_opts.update(out_dir=str(out), resume=args.resume, progress=not args.quiet)
+    if not isinstance(model, ga.AdversarialAugmenter):  # e.g. classwise: it runs its own trainers
+        model.fit(data, **train_opts)
+        model.save_pretrained(out, card=False)
+        print(f"trained {backend} on {len(data)} images")
+        print(f"model folder:  {out}")
+        return 0
     trainer = Trainer(model, **train_opts)
     trainer.fit(data)
+    if trainer.rank != 0:
+        return 0
     print(f"trained {backend} for {trainer.step} steps on {len(data)} images")
     print(f"model folder:  {out}")
     print(f"sample grid:   {out / 'samples.png'}")

@@ -287,6 +287,7 @@ class Trainer:
                 self._sync_grads(G)
                 self.scaler.step(self.opt_g)
                 self.scaler.update()
+                self._sync_buffers(G, D)
                 self.sched_g.step()
                 self.sched_d.step()
                 if m.ema is not None:
@@ -300,12 +301,12 @@ class Trainer:
                     pending = []
                 if cfg.monitor_every and self.step % cfg.monitor_every == 0:
                     self._monitor()
-                if self.is_main and self.out is not None:
-                    if self._due(cfg.sample_every) or boundary:
+                if self.out is not None:
+                    if self.is_main and (self._due(cfg.sample_every) or boundary):
                         self.write_grid()
                         self.write_loss_curve()
                     if self._due(cfg.checkpoint_every) or boundary:
-                        self.save_checkpoint()
+                        self.save_checkpoint()  # every rank joins: RNG states are gathered
         finally:
             bar.close()
         if self.is_main and self.out is not None:
@@ -333,14 +334,25 @@ class Trainer:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
             offset += g.numel()
 
+    def _sync_buffers(self, *modules: torch.nn.Module) -> None:
+        """Give every rank rank 0's batch-norm statistics, as DDP's broadcast_buffers does."""
+        if self.world == 1:
+            return
+        for mod in modules:
+            for b in mod.buffers():
+                dist.broadcast(b.data, src=0)
+
     def _flush(self, pending, bar, elapsed: float) -> None:
         """Check the buffered losses (one host sync per log interval) and log them."""
         if not pending:
             return
         losses = torch.stack([torch.stack([d.float(), g.float()]) for _, d, g, _ in pending]).cpu()
         finite = torch.isfinite(losses).all(dim=1)
-        if not bool(finite.all()):
-            bad = int((~finite).nonzero()[0, 0])
+        first_bad = torch.tensor([int((~finite).nonzero()[0, 0]) if not bool(finite.all()) else len(pending)])
+        if self.world > 1:  # every rank stops at the same step, or none does
+            dist.all_reduce(first_bad, op=dist.ReduceOp.MIN)
+        if int(first_bad) < len(pending):
+            bad = int(first_bad)
             step, which = pending[bad][0], "discriminator" if not torch.isfinite(losses[bad, 0]) else "generator"
             kept = (f"the last good checkpoint is {self.out / CHECKPOINT_NAME} (step "
                     f"{self._checkpoint_step(self.out / CHECKPOINT_NAME)})"
@@ -389,7 +401,7 @@ class Trainer:
             self.history[-1]["diversity"] = div
         if self.best is None or div >= self.best["diversity"]:
             self.best = {"step": self.step, "diversity": div}
-            if self.is_main and self.out is not None:
+            if self.out is not None:  # same decision on every rank: G and the latents agree
                 self.save_checkpoint(self.out / BEST_NAME)
         problem = None
         if div < self.cfg.collapse_threshold * st["diversity_first"]:
@@ -446,9 +458,24 @@ class Trainer:
         self.model.save_pretrained(self.out, card=False)
 
     # ---- checkpoints -----------------------------------------------------------------------
-    def save_checkpoint(self, path: Path | None = None) -> Path:
-        """Everything needed for exact resume, in one safetensors file written atomically."""
+    def _gather_rng_states(self) -> list[torch.Tensor]:
+        """Every rank's noise-generator state (a collective under torchrun)."""
+        state = self.rng.get_state()
+        if self.world == 1:
+            return [state]
+        dev = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        local = state.to(dev)
+        out = [torch.empty_like(local) for _ in range(self.world)]
+        dist.all_gather(out, local)
+        return [t.cpu() for t in out]
+
+    def save_checkpoint(self, path: Path | None = None) -> Path | None:
+        """Everything needed for exact resume, in one safetensors file written atomically.
+        Under torchrun every rank must call it; only rank 0 writes."""
         path = path or self.out / CHECKPOINT_NAME
+        rng_states = self._gather_rng_states()
+        if not self.is_main:
+            return None
         m = self.model
         tensors: dict[str, torch.Tensor] = {}
         for prefix, mod in (("G", m.generator), ("D", m.discriminator)):
@@ -464,7 +491,8 @@ class Trainer:
             "sched_d": flatten_state(self.sched_d.state_dict(), "sched_d", tensors) if self.cfg.schedule == "cosine" else None,
             "scaler": flatten_state(self.scaler.state_dict(), "scaler", tensors),
         }
-        tensors["rng"] = self.rng.get_state()
+        for r, st in enumerate(rng_states):
+            tensors[f"rng.{r}"] = st
         state = {
             "format_version": 1,
             "step": self.step,
@@ -477,6 +505,7 @@ class Trainer:
             "best": self.best,
             "monitor_state": self.monitor_state,
             "ema": m.ema is not None,
+            "world_size": self.world,
         }
         atomic_save_safetensors(tensors, path, metadata={"trainer_state": json.dumps(state)})
         if path.name == CHECKPOINT_NAME:
@@ -522,7 +551,12 @@ class Trainer:
             self.sched_g.load_state_dict(unflatten_state(sk["sched_g"], tensors))
             self.sched_d.load_state_dict(unflatten_state(sk["sched_d"], tensors))
         self.scaler.load_state_dict(unflatten_state(sk["scaler"], tensors))
-        self.rng.set_state(tensors["rng"])
+        if f"rng.{self.rank}" in tensors and state.get("world_size", 1) == self.world:
+            self.rng.set_state(tensors[f"rng.{self.rank}"])
+        else:
+            warnings.warn(f"{path} was written by {state.get('world_size', 1)} process(es) and this run has "
+                          f"{self.world}: training continues, but not bit-exactly.", stacklevel=2)
+            self.rng.manual_seed(self.cfg.seed * 7919 + 17 + self.rank + 104729 * self.step)
         self.step = int(state["step"])
         self.prepared = bool(state.get("prepared", True))
         self.best = state.get("best")

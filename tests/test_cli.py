@@ -51,3 +51,12 @@ def test_bad_input_is_one_line_exit_2_no_traceback(tiny_npz, tmp_path, argv, nee
     err = [ln for ln in proc.stderr.splitlines() if ln.startswith("gan-augment")]
     assert len(err) == 1 and needle in err[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_train_classwise_from_the_cli(tiny_npz, tmp_path):
+    out = tmp_path / "cw"
+    assert main(["train", "--backend", "classwise", "--data", str(tiny_npz), "--image-size", "16",
+                 "--steps", "1", "--out", str(out), "--batch-size", "8", "--quiet", "--opt", 'backend="dcgan"',
+                 "--opt", "width=8", "--opt", "latent_dim=8"]) == 0
+    assert main(["sample", "--model", str(out), "-n", "2", "--class", "square", "--out", str(tmp_path / "s.npz")]) == 0
+    assert np.load(tmp_path / "s.npz")["labels"].tolist() == [1, 1]
