@@ -161,6 +161,20 @@ def t_interval(values) -> tuple[float, float, float]:
     return m, m - h, m + h
 
 
+def train_generator(args) -> None:
+    """Train (or resume) the setting's class-conditional generator on that setting's training
+    images only. Resumable: run again with the same arguments to continue."""
+    from gan_augment.trainer import CHECKPOINT_NAME
+
+    train, _, _ = setting_data(args.data, args.setting)
+    out = Path(args.generator)
+    torch.manual_seed(0)
+    model = ga.create("cwgan-gp", image_size=64, width=args.generator_width, class_names=train.class_names)
+    ga.Trainer(model, steps=args.train_generator, batch_size=32, ema_decay=0.999, out_dir=str(out),
+               resume=(out / CHECKPOINT_NAME).exists(), sample_every=250, checkpoint_every=100,
+               stop_at=args.stop_at, progress=False).fit(train)
+
+
 def run_setting(args) -> dict:
     train, test, kept = setting_data(args.data, args.setting)
     aug = ga.from_pretrained(args.generator) if args.generator else None
@@ -286,9 +300,16 @@ def main():
     p.add_argument("--strategy", default="not majority")
     p.add_argument("--ratio", type=float, default=0.5)
     p.add_argument("--report", action="store_true")
+    p.add_argument("--train-generator", type=int, default=0, metavar="STEPS",
+                   help="train/resume a cwgan-gp for this setting into --generator, then stop")
+    p.add_argument("--generator-width", type=int, default=32)
+    p.add_argument("--stop-at", type=int, default=None)
     args = p.parse_args()
     warnings.simplefilter("ignore")
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.train_generator:
+        train_generator(args)
+        return
     if args.setting:
         run_setting(args)
     if args.report or not args.setting:
