@@ -96,7 +96,10 @@ def validate_entry(name: str, entry: Any, where: str = INDEX_NAME) -> None:
             raise bad(f"lacks {key!r}")
     if not REPO_ID_RE.match(str(entry["repo_id"])):
         raise bad(f"has repo_id {entry['repo_id']!r}, which is not of the form owner/name")
-    if not SHA1_RE.match(str(entry["revision"])):
+    if entry["revision"] is None:  # listed before its first push: the bundled copy is the only one
+        if not entry.get("folder"):
+            raise bad("has no revision (not pushed yet) and no bundled folder, so nothing can load it")
+    elif not SHA1_RE.match(str(entry["revision"])):
         raise bad(f"pins revision {entry['revision']!r}, which is not a 40-character commit hash")
     files = entry["files"]
     if not isinstance(files, dict) or any(f not in files for f in REQUIRED_FILES):
@@ -173,6 +176,12 @@ def _resolve_short(name: str, entry: dict, root: Path, cache_dir, local_files_on
         else:
             log.info("%s: bundled copy has no %s; using the Hub copy", name, ", ".join(missing))
     repo_id, rev = entry["repo_id"], entry["revision"]
+    if rev is None:
+        raise ModelLoadError(
+            f"{name!r} is not on the Hub yet (the index pins no revision), so only its bundled copy can "
+            f"load, and {problem or 'that copy is incomplete'}; reinstall gan-augment "
+            "(pip install --force-reinstall gan-augment) or load a local folder."
+        )
     origins, folder = [], None
     for fname, digest in files.items():
         cached = _cached_path(repo_id, fname, rev, cache_dir)

@@ -36,7 +36,7 @@ SHORT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 INDEX_FILES = REQUIRED_FILES + OPTIONAL_FILES
 
 
-def add_to_index(folder: str | os.PathLike, short_name: str, repo_id: str, revision: str,
+def add_to_index(folder: str | os.PathLike, short_name: str, repo_id: str, revision: str | None,
                  hub: str | os.PathLike | None = None, bundle: bool = True,
                  description: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Pin ``repo_id@revision`` under ``short_name`` with the sha256 of each file of ``folder``.
@@ -54,7 +54,9 @@ def add_to_index(folder: str | os.PathLike, short_name: str, repo_id: str, revis
     root = Path(hub) if hub is not None else hub_dir()
     if not SHORT_NAME_RE.match(short_name):
         raise ConfigError(f"short name {short_name!r} must be lowercase letters, digits, '.', '_' or '-'.")
-    if not SHA1_RE.match(revision):
+    if revision is None and not bundle:
+        raise ConfigError("a model listed before it is pushed (revision None) must be bundled.")
+    if revision is not None and not SHA1_RE.match(revision):
         raise ConfigError(
             f"revision {revision!r} is not a 40-character commit hash; pin the commit (the oid that "
             "push_to_hub returns, or HfApi().model_info(repo_id).sha), never a branch."
@@ -89,7 +91,7 @@ def add_to_index(folder: str | os.PathLike, short_name: str, repo_id: str, revis
             raise GanAugmentError(f"copying {', '.join(bad)} to {dest} changed the bytes; check the disk and retry.")
     index[short_name] = entry
     write_index(index, root)
-    log.info("listed %s -> %s@%s (%d files%s)", short_name, repo_id, revision[:12], len(files),
+    log.info("listed %s -> %s@%s (%d files%s)", short_name, repo_id, (revision or "unpushed")[:12], len(files),
              ", bundled" if bundle else "")
     return entry
 
@@ -116,14 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("folder")
     p.add_argument("short_name")
     p.add_argument("repo_id")
-    p.add_argument("revision", help="40-character commit hash of the pushed files")
+    p.add_argument("revision", help="40-character commit hash of the pushed files, or 'unpushed' "
+                   "to list a bundled copy before its first push")
     p.add_argument("--hub", default=None, help="hub folder (default: the package's hub/)")
     p.add_argument("--no-bundle", action="store_true", help="list only; do not copy the files into hub/")
     p.add_argument("--description", default=None)
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     try:
-        entry = add_to_index(args.folder, args.short_name, args.repo_id, args.revision, hub=args.hub,
+        revision = None if args.revision.lower() == "unpushed" else args.revision
+        entry = add_to_index(args.folder, args.short_name, args.repo_id, revision, hub=args.hub,
                              bundle=not args.no_bundle, description=args.description,
                              overwrite=args.overwrite)
     except GanAugmentError as exc:

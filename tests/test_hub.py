@@ -367,3 +367,16 @@ def test_wheel_bundles_hub_and_short_names_work_from_a_fresh_install(saved, tmp_
     assert r.returncode == 0, r.stderr[-2000:]
     assert float(r.stdout.strip()) == float(samples(model, seed=7, n=3).double().sum())
     assert "using the copy bundled with gan-augment" in r.stderr and str(target) in r.stderr
+
+
+def test_unpushed_model_loads_from_its_bundle_and_says_so_when_damaged(saved, hub):
+    """A model listed before its first push (revision None) has only the bundled copy."""
+    model, folder = saved
+    with pytest.raises(ConfigError, match="must be bundled"):
+        add_to_index(folder, "tiny-dcgan", "lab/tiny-dcgan", None, hub=hub, bundle=False)
+    entry = add_to_index(folder, "tiny-dcgan", "lab/tiny-dcgan", None, hub=hub)
+    assert entry["revision"] is None
+    assert torch.equal(samples(model), samples(ga.from_pretrained("tiny-dcgan")))
+    (hub / "tiny-dcgan" / "model.safetensors").write_bytes(b"damaged")
+    msg = load_err("tiny-dcgan", "not on the Hub yet")
+    assert "fails its sha256 check" in msg and "reinstall" in msg
