@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from gan_augment.errors import DataError
 
+MIN_SIDE = 4
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 SHARED_DATA_HINT = (
     "The PBC blood-cell data (Acevedo et al., Data in Brief 30 (2020) 105474, CC BY 4.0) "
@@ -217,10 +218,14 @@ def _check_image_array(arr: np.ndarray, source: str) -> np.ndarray:
         arr = arr[..., None]
     if arr.ndim != 4:
         raise DataError(f"{source}: images must be (N, H, W) or (N, H, W, C), got shape {arr.shape}.")
-    if arr.shape[-1] not in (1, 3) and arr.shape[1] in (1, 3):
+    if arr.shape[-1] not in (1, 3) and arr.shape[1] in (1, 3) and arr.shape[-1] >= MIN_SIDE:
         arr = np.moveaxis(arr, 1, -1)  # channel-first on disk
     if arr.shape[-1] not in (1, 3):
-        raise DataError(f"{source}: images need 1 or 3 channels, got shape {arr.shape}.")
+        raise DataError(f"{source}: images need 1 or 3 channels, got shape {arr.shape}; store (N, H, W, C) "
+                        "or (N, C, H, W) with C = 1 or 3.")
+    if min(arr.shape[1:3]) < MIN_SIDE:
+        raise DataError(f"{source}: images of {arr.shape[1]}x{arr.shape[2]} pixels are too small "
+                        f"(at least {MIN_SIDE}x{MIN_SIDE}); check the array's axis order.")
     if arr.dtype != np.uint8:
         if np.issubdtype(arr.dtype, np.floating) and arr.size and arr.min() >= 0 and arr.max() <= 1:
             arr = (arr * 255).round().astype(np.uint8)

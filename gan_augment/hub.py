@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from gan_augment import __version__
-from gan_augment.errors import BackendNotFoundError, ModelLoadError
+from gan_augment.errors import BackendNotFoundError, GanAugmentError, ModelLoadError
 from gan_augment.interface import GenerativeAugmenter
 from gan_augment.weights import (
     atomic_save_safetensors,
@@ -167,7 +167,13 @@ def load_folder(directory: str | Path) -> GenerativeAugmenter:
             f"{weights} holds {saved_backend!r} weights but {CONFIG_NAME} says {cfg['backend']!r}; "
             "the two files come from different models: keep the pair save_pretrained wrote together."
         )
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except GanAugmentError:
+        raise
+    except Exception as exc:  # a config that builds no network: say so, never a torch traceback
+        raise ModelLoadError(f"{directory}: config.json does not describe a loadable {cfg['backend']!r} "
+                             f"model ({type(exc).__name__}: {exc}); re-save it with save_pretrained.") from exc
     model.training_summary = cfg.get("training") or {}
     model.metrics = cfg.get("metrics")
     return model

@@ -20,6 +20,26 @@ from gan_augment.errors import ConfigError
 BASE_DEFAULTS: dict[str, Any] = {"image_size": 64, "channels": 3, "class_names": None}
 
 
+def _check_type(owner: str, key: str, value: Any, default: Any) -> None:
+    """A config value must have its default's type (ints may stand for floats), so a bad
+    config.json fails here with a clear message instead of deep inside torch."""
+    if default is None or value is None and default is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(f"{owner}: config {key!r} must be {type(default).__name__} like its default "
+                          f"{default!r}, got {value!r}.")
+
+
 class GenerativeAugmenter(ABC):
     """A generative model that can be fitted on images and sampled, optionally by class.
 
@@ -45,6 +65,8 @@ class GenerativeAugmenter(ABC):
                 f"{type(self).__name__} got unknown config key {key!r}.{hint} "
                 f"Known keys: {', '.join(sorted(allowed))}."
             )
+        for key, value in config.items():
+            _check_type(type(self).__name__, key, value, allowed[key])
         merged = {**allowed, **config}
         if merged["class_names"] is not None:
             merged["class_names"] = [str(c) for c in merged["class_names"]]
