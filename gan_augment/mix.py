@@ -132,6 +132,8 @@ def ratio_cap(real: int, ratio: float | None) -> int | None:
     if ratio is None or ratio >= 1:
         return None
     r = Fraction(ratio).limit_denominator(10**9)
+    if r >= 1:  # a float a hair below 1 (0.9999999999999999) is 1 as typed: no cap
+        return None
     return int((r * real) // (1 - r))
 
 

@@ -381,3 +381,11 @@ def test_bad_arguments():
         SyntheticMix([1, 2, 3], fake(2))
     with pytest.raises(IndexError):
         SyntheticMix(ds, fake(2))[100]
+
+
+def test_ratio_a_hair_below_one_means_no_cap():
+    """Found by hypothesis: 0.9999999999999999 rounds to 1 as typed and must not divide by zero."""
+    from gan_augment.mix import ratio_cap
+
+    assert ratio_cap(5, 0.9999999999999999) is None
+    assert ratio_cap(5, 0.5) == 5 and ratio_cap(4, 1 / 3) == 2
