@@ -82,9 +82,9 @@ def add_commands(sub) -> None:
     e.add_argument("--data", required=True, help="real images: .npz, ImageFolder or .csv with a split")
     e.add_argument("--split", default="test", help="held-out reference split (default: test)")
     e.add_argument("--train-split", default="train", help="the generator's training split (floor and memorisation)")
-    e.add_argument("--extractor", default="pbc-domain-cnn",
-                   help="feature extractor: a folder from train-extractor, a name in hub/extractors, "
-                        "'inception' or 'inception:WEIGHTS.pth' (default: pbc-domain-cnn)")
+    e.add_argument("--extractor", required=True,
+                   help="feature extractor: a folder from train-extractor, a name in hub/extractors "
+                        "(pbc-domain-cnn for PBC blood cells), 'inception' or 'inception:WEIGHTS.pth'")
     e.add_argument("--out", required=True, help="report.json")
     e.add_argument("-n", type=int, default=None, help="synthetic images to draw (default: as many as real train images)")
     e.add_argument("--classes", default=None, help="comma-separated classes to evaluate")

@@ -286,7 +286,7 @@ def _sample_model(model, counts: dict[int, int], names: list[str], seed: int,
     return torch.cat(xs), np.concatenate(ys)
 
 
-def evaluate(model_or_images: Any, real_train: Any, real_test: Any, extractor: Any = "pbc-domain-cnn",
+def evaluate(model_or_images: Any, real_train: Any, real_test: Any, extractor: Any,
              per_class: bool = True, n: int | None = None, seed: int = 0,
              classes: Sequence[str] | None = None, k: int = 3, k_density: int = 5,
              n_pairs: int = 200, kid_subsets: int = 100, memorisation_percentile: float = 1.0,
@@ -413,6 +413,10 @@ def evaluate(model_or_images: Any, real_train: Any, real_test: Any, extractor: A
             "familiar to it, which can make the floor slightly pessimistic.")
         report["notes"].append(f"{is_name} is an Inception-Score analogue from the domain classifier's "
                                "class probabilities; it is not comparable to Inception Score figures.")
+    if ext.class_names and not set(report["settings"]["classes"]) & set(ext.class_names):
+        report["notes"].append(
+            f"the extractor was trained on other classes ({', '.join(ext.class_names)}); its features may "
+            "miss what matters here. Train one on this data with `gan-augment train-extractor`.")
     if per_class and not one_group:
         report["per_class"] = {}
         ext_names = ext.class_names or []
