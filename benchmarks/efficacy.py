@@ -70,7 +70,8 @@ class CellImages(torch.utils.data.Dataset):
         return len(self.targets)
 
     def __getitem__(self, i):
-        return self.transform(self.images[i]), self.targets[i]
+        img = self.images[i]
+        return (self.transform(img) if self.transform is not None else img), self.targets[i]
 
 
 def make_transform(classic: bool):
@@ -290,6 +291,7 @@ def report() -> None:
 
 
 def main():
+    global OUT
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "pbc_bloodcell_64.npz"))
     p.add_argument("--setting", choices=("natural", "hard"))
@@ -300,12 +302,14 @@ def main():
     p.add_argument("--strategy", default="not majority")
     p.add_argument("--ratio", type=float, default=0.5)
     p.add_argument("--report", action="store_true")
+    p.add_argument("--out", default=None, help="folder for results_*.json, report.md and the chart")
     p.add_argument("--train-generator", type=int, default=0, metavar="STEPS",
                    help="train/resume a cwgan-gp for this setting into --generator, then stop")
     p.add_argument("--generator-width", type=int, default=32)
     p.add_argument("--stop-at", type=int, default=None)
     args = p.parse_args()
     warnings.simplefilter("ignore")
+    OUT = Path(args.out) if args.out else OUT
     OUT.mkdir(parents=True, exist_ok=True)
     if args.train_generator:
         train_generator(args)
