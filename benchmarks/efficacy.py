@@ -133,7 +133,12 @@ def train_classifier(dataset, num_classes: int, steps: int, seed: int, batch: in
 @torch.no_grad()
 def evaluate(model: nn.Module, test: ga.ImageDataset) -> dict:
     from torchmetrics.functional.classification import (
-        multiclass_accuracy, multiclass_auroc, multiclass_f1_score, multiclass_recall, multiclass_specificity)
+        multiclass_accuracy,
+        multiclass_auroc,
+        multiclass_f1_score,
+        multiclass_recall,
+        multiclass_specificity,
+    )
 
     x = test.tensor().float().div(127.5).sub(1)
     y = torch.as_tensor(test.labels)

@@ -27,7 +27,7 @@ def plain_dcgan_loop(G, D, images, steps, batch, latent_dim, device):
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     n = len(images)
-    for step in range(steps):
+    for _step in range(steps):
         idx = torch.randint(0, n, (batch,))
         real = images[idx].to(device).float().div_(127.5).sub_(1)
         z = torch.randn(batch, latent_dim, device=device)

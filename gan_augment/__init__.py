@@ -3,7 +3,12 @@ mix their samples into timm, MONAI and albumentations training pipelines."""
 
 __version__ = "0.1.0"
 
-from gan_augment import losses, nets  # noqa: E402
+from gan_augment import (  # noqa: E402
+    losses,
+    nets,
+    testing,  # noqa: E402  (the conformance kit, for third-party backends)
+)
+from gan_augment.classwise import ClassWise  # noqa: E402
 from gan_augment.data import ImageDataset, load_dataset, read_labels  # noqa: E402
 from gan_augment.errors import (  # noqa: E402
     BackendNotFoundError,
@@ -19,8 +24,6 @@ from gan_augment.hookspecs import hookimpl, hookspec  # noqa: E402
 from gan_augment.interface import AdversarialAugmenter, GenerativeAugmenter  # noqa: E402
 from gan_augment.registry import backend_info, create, list_backends, register_plugin  # noqa: E402
 from gan_augment.trainer import StepContext, TrainConfig, Trainer  # noqa: E402
-from gan_augment.classwise import ClassWise  # noqa: E402
-from gan_augment import testing  # noqa: E402  (the conformance kit, for third-party backends)
 
 
 def from_pretrained(name_or_path, **kwargs):

@@ -136,8 +136,9 @@ def cmd_sample(args) -> int:
     if out.suffix == ".png":
         save_grid(x, out, nrow=max(1, int(args.n**0.5)))
     elif out.suffix == ".npz":
-        from gan_augment.weights import atomic_write_bytes
         import io
+
+        from gan_augment.weights import atomic_write_bytes
 
         lab = ga.interface.GenerativeAugmenter.resolve_labels(model, args.n, labels, None)
         imgs = (x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
