@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -321,3 +322,38 @@ def test_cli_bad_input_is_one_line_exit_2(tiny_npz, tiny_model_dir, tmp_path, ca
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err
+
+
+# ---- the shipped PBC extractor -------------------------------------------------------------------
+HUB_EXT = Path(__file__).resolve().parents[1] / "hub" / "extractors" / "pbc-domain-cnn"
+
+
+def test_shipped_pbc_extractor_loads_by_name_and_states_its_accuracy():
+    if not (HUB_EXT / "config.json").is_file():
+        pytest.skip("hub/extractors/pbc-domain-cnn is not present")
+    ext = load_extractor("pbc-domain-cnn")
+    info = ext.describe()
+    assert info["name"] == "pbc-domain-cnn" and info["eval_split"] == "test"
+    assert info["test_accuracy"] > 0.9 and len(ext.class_names) == 8
+    assert (HUB_EXT / "model.safetensors").stat().st_size < 2_000_000
+    f, lg = ext.extract(torch.zeros(2, 3, 64, 64, dtype=torch.uint8))
+    assert f.shape == (2, 128) and lg.shape == (2, 8)
+
+
+@pytest.mark.slow
+def test_pbc_real_copies_are_flagged_and_noise_is_far_from_floor(shared_data):
+    """On the real data: training images passed off as samples are all flagged; the floor is small."""
+    from gan_augment.data import load_dataset
+
+    p = shared_data / "pbc_bloodcell_64.npz"
+    train, test = load_dataset(p, split="train"), load_dataset(p, split="test")
+    ext = load_extractor("pbc-domain-cnn")
+    rep = M.evaluate((train.tensor(), train.labels), train, test, ext, n=300, kid_subsets=10,
+                     n_pairs=50, per_class=False)
+    mem = rep["overall"]["memorisation"]
+    assert mem["near_copies"] == rep["overall"]["n_synthetic"]
+    assert mem["pixel"]["floor"]["flagged_fraction"] < 0.03
+    noise = torch.rand(300, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    bad = M.evaluate((noise, train.labels[:300]), train, test, ext, kid_subsets=10, n_pairs=50,
+                     per_class=False)
+    assert bad["overall"]["fid"]["value"] > 20 * bad["overall"]["fid"]["floor"]
