@@ -67,6 +67,62 @@ def plain_backend_loop(model, G, D, images, labels, steps, batch, n_critic, devi
         opt_g.step()
 
 
+def matmul_peak(n: int = 1024, repeats: int = 5) -> float:
+    """FLOP/s of a large float32 matmul on this machine, now: the practical peak to compare with."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(measure(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def step_flops(name, model_config, data, batch) -> int:
+    """FLOPs of one generator step (n_critic discriminator updates + one generator update),
+    counted by torch.utils.flop_counter on a 1-step Trainer run."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = ga.create(name, **model_config)
+    counter = FlopCounterMode(display=False)
+    counter.mod_tracker = _GlobalOnly()  # its module hooks break autograd.grad (gradient penalty)
+    t = Trainer(m, steps=1, batch_size=batch, progress=False, sample_every=0, checkpoint_every=0)
+    t._setup(data)
+    m.prepare(t)
+    t.prepared = True
+    t.cfg.resume = False
+    with counter:
+        _one_step(t)
+    return counter.get_total_flops()
+
+
+class _GlobalOnly:
+    """Stands in for FlopCounterMode's module tracker: count every op under 'Global' only."""
+
+    parents = {"Global"}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+def _one_step(t: Trainer) -> None:
+    """Exactly the trainer's per-step work, without its bookkeeping."""
+    m, G, D = t.model, t.model.generator, t.model.discriminator
+    ctx = StepContext(t.rng, 0, 1, t.device)
+    for i in range(t.cfg.n_critic):
+        real, labels = t.batch(i)
+        loss, _ = m.discriminator_loss(G, D, real, labels, ctx)
+        t.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        t.opt_d.step()
+    D.requires_grad_(False)
+    loss, _ = m.generator_loss(G, D, labels, ctx)
+    t.opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    D.requires_grad_(True)
+    t.opt_g.step()
+
+
 def measure(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -109,7 +165,9 @@ def bench_backend(name, data, args, device):
             times.append(measure(fn))
     t, p = statistics.median(trainer_times), statistics.median(plain_times)
     e = statistics.median(examples_times) if examples_times else None
+    flops = step_flops(name, model.get_config(), data, args.batch)
     return {"backend": name, "n_critic": n_critic, "trainer_img_s": per_round / t,
+            "trainer_flop_s": flops * args.steps / t,
             "plain_img_s": per_round / p, "ratio": p / t,
             "examples_img_s": per_round / e if e else None}
 
@@ -119,6 +177,7 @@ class _PrepareShim:
 
     def __init__(self, images, labels, device):
         self.images, self.labels, self.device = images, labels, device
+        self.cfg, self.world = ga.TrainConfig(steps=1), 1
 
 
 def main():
@@ -137,12 +196,16 @@ def main():
     data = ga.load_dataset(args.data, split="train", image_size=args.image_size)
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__} "
           f"image={args.image_size}px width={args.width} batch={args.batch} steps/round={args.steps} rounds={args.rounds}")
-    print("| backend | n_critic | trainer img/s | plain loop, same losses, img/s | ratio trainer/plain | pytorch/examples-style loop img/s |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    peak = matmul_peak()
+    print(f"matmul peak (1024x1024 float32, measured now): {peak / 1e9:.1f} GFLOP/s")
+    print("| backend | n_critic | trainer img/s | plain loop, same losses, img/s | ratio trainer/plain | "
+          "pytorch/examples-style loop img/s | trainer GFLOP/s | share of matmul peak |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.backends:
         r = bench_backend(name, data, args, device)
         ex = f"{r['examples_img_s']:.1f}" if r["examples_img_s"] else "n/a"
-        print(f"| {r['backend']} | {r['n_critic']} | {r['trainer_img_s']:.1f} | {r['plain_img_s']:.1f} | {r['ratio']:.3f} | {ex} |")
+        print(f"| {r['backend']} | {r['n_critic']} | {r['trainer_img_s']:.1f} | {r['plain_img_s']:.1f} | "
+              f"{r['ratio']:.3f} | {ex} | {r['trainer_flop_s'] / 1e9:.2f} | {r['trainer_flop_s'] / peak:.1%} |")
 
 
 if __name__ == "__main__":
