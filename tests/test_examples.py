@@ -72,7 +72,6 @@ def test_exactly_one_marked_line(name):
     assert "SyntheticMix(" not in rest and "GenerativeReplaced(" not in rest
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_example_trains_with_the_line_on(name, small_pbc, tiny_model):
     res = run(ROOT / "examples" / name, "--data", str(small_pbc), "--model", str(tiny_model), "--steps", "2",
