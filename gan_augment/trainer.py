@@ -231,7 +231,10 @@ class Trainer:
     def batch(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The k-th discriminator batch of the run (this rank's share), in [-1, 1] on device."""
         epoch, pos = divmod(k, self.batches_per_epoch)
-        perm = epoch_permutation(len(self.images), self.cfg.seed, epoch)
+        if getattr(self, "_perm_epoch", None) != epoch:  # one permutation per epoch, not per batch
+            self._perm = epoch_permutation(len(self.images), self.cfg.seed, epoch)
+            self._perm_epoch = epoch
+        perm = self._perm
         idx = perm[pos * self.batch_size:(pos + 1) * self.batch_size][self.rank::self.world]
         x = self.images[idx].to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
         return x, self.labels[idx].to(self.device, non_blocking=True)
