@@ -30,6 +30,21 @@ def wasserstein_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     return -fake_scores.float().mean()
 
 
+def wgan_gp_critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator | None = None,
+                        labels: torch.Tensor | None = None, gp_weight: float = 10.0,
+                        drift_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """The WGAN-GP critic's whole loss, E[D(fake)] - E[D(real)] + lambda * GP (+ the optional
+    drift term eps * E[D(real)^2]), with the Wasserstein estimate and the penalty as logs."""
+    args = (labels,) if labels is not None else ()
+    real_scores, fake_scores = critic(real, *args), critic(fake, *args)
+    wloss = wasserstein_critic_loss(real_scores, fake_scores)
+    gp = gradient_penalty(critic, real, fake, rng, labels=labels)
+    loss = wloss + gp_weight * gp
+    if drift_weight:
+        loss = loss + drift_weight * real_scores.float().pow(2).mean()
+    return loss, {"wasserstein": (-wloss).detach(), "gp": gp.detach()}
+
+
 def bce_discriminator_loss(real_logits, fake_logits, real_target, fake_target) -> torch.Tensor:
     """Binary cross-entropy with per-sample targets (allows smoothing and flipping)."""
     return (F.binary_cross_entropy_with_logits(real_logits.float(), real_target)

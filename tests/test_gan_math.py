@@ -218,3 +218,17 @@ def test_bagan_class_gaussians_match_the_encoder_latents_after_the_autoencoder_s
         assert (chol @ chol.T - G.class_covs[k].double()).abs().max() <= 1e-3 * scale
     assert not math.isclose(m.ae_history[-1], m.ae_history[0])
     assert m.ae_history[-1] < m.ae_history[0]
+
+
+def test_wgan_gp_critic_loss_adds_penalty_and_drift_to_the_wasserstein_term():
+    """For a linear critic D(x) = w.x the whole loss is known in closed form."""
+    torch.manual_seed(0)
+    critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 1, bias=False))
+    real, fake = torch.randn(5, 3, 2, 2), torch.randn(5, 3, 2, 2)
+    w = critic[1].weight.detach().flatten()
+    loss, logs = ga.losses.wgan_gp_critic_loss(critic, real, fake, torch.Generator().manual_seed(1),
+                                               gp_weight=10.0, drift_weight=0.01)
+    d_real, d_fake = real.flatten(1) @ w, fake.flatten(1) @ w
+    expected = d_fake.mean() - d_real.mean() + 10.0 * (w.norm() - 1) ** 2 + 0.01 * (d_real**2).mean()
+    assert torch.allclose(loss, expected, atol=1e-5)
+    assert torch.allclose(logs["wasserstein"], d_real.mean() - d_fake.mean(), atol=1e-6)

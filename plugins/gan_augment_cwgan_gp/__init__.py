@@ -64,13 +64,8 @@ class ConditionalWGANGP(ga.AdversarialAugmenter):
         z = self.sample_latent(real.shape[0], labels, generator=ctx.rng).to(real.device)
         with torch.no_grad():
             fake = G(z, labels)
-        real_scores, fake_scores = D(real, labels), D(fake, labels)
-        wloss = ga.losses.wasserstein_critic_loss(real_scores, fake_scores)
-        gp = ga.losses.gradient_penalty(D, real, fake, ctx.rng, labels=labels)
-        loss = wloss + self.config["gp_weight"] * gp
-        if self.config["drift_weight"]:
-            loss = loss + self.config["drift_weight"] * real_scores.float().pow(2).mean()
-        return loss, {"wasserstein": (-wloss).detach(), "gp": gp.detach()}
+        return ga.losses.wgan_gp_critic_loss(D, real, fake, ctx.rng, labels=labels, gp_weight=self.config["gp_weight"],
+                                             drift_weight=self.config["drift_weight"])
 
     def generator_loss(self, G, D, labels, ctx):
         z = self.sample_latent(labels.shape[0], labels, generator=ctx.rng).to(labels.device)

@@ -36,13 +36,8 @@ class WGANGP(ga.AdversarialAugmenter):
         z = self.sample_latent(real.shape[0], None, generator=ctx.rng).to(real.device)
         with torch.no_grad():
             fake = G(z)
-        real_scores, fake_scores = D(real), D(fake)
-        wloss = ga.losses.wasserstein_critic_loss(real_scores, fake_scores)
-        gp = ga.losses.gradient_penalty(D, real, fake, ctx.rng)
-        loss = wloss + self.config["gp_weight"] * gp
-        if self.config["drift_weight"]:
-            loss = loss + self.config["drift_weight"] * real_scores.float().pow(2).mean()
-        return loss, {"wasserstein": (-wloss).detach(), "gp": gp.detach()}
+        return ga.losses.wgan_gp_critic_loss(D, real, fake, ctx.rng, gp_weight=self.config["gp_weight"],
+                                             drift_weight=self.config["drift_weight"])
 
     def generator_loss(self, G, D, labels, ctx):
         z = self.sample_latent(labels.shape[0], None, generator=ctx.rng).to(labels.device)
