@@ -215,9 +215,9 @@ class Trainer:
         self.sched_g, self.sched_d = self._scheduler(self.opt_g), self._scheduler(self.opt_d)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self._amp_dtype() == torch.float16)
         if self.cfg.ema_decay is not None:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+            from torch.optim.swa_utils import AveragedModel
 
-            m.ema = AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema_decay), use_buffers=True)
+            m.ema = AveragedModel(G, multi_avg_fn=self._ema_update, use_buffers=True)
         else:
             m.ema = None
         gen_device = self.device if self.device.type in ("cuda", "cpu") else torch.device("cpu")
@@ -226,6 +226,21 @@ class Trainer:
         k = self.cfg.grid_size
         self.grid_labels = (torch.arange(k) % m.num_classes) if m.conditional else None
         self.grid_z = m.sample_latent(k, self.grid_labels, generator=grid_rng)
+
+    def ema_decay_now(self) -> float:
+        """EMA decay with warm-up, min(decay, (1 + t) / (10 + t)) at generator step t, so that a
+        short or young run's average is not dominated by the untrained initial weights."""
+        t = self.step
+        return min(self.cfg.ema_decay, (1 + t) / (10 + t))
+
+    def _ema_update(self, ema_params, params, num_averaged) -> None:
+        # the step count comes from Python, not from num_averaged: no host sync on GPU
+        floats = [(e, p) for e, p in zip(ema_params, params) if e.is_floating_point()]
+        if floats:
+            torch._foreach_lerp_([e for e, _ in floats], [p for _, p in floats], 1.0 - self.ema_decay_now())
+        for e, p in zip(ema_params, params):  # counters such as num_batches_tracked are copied
+            if not e.is_floating_point():
+                e.copy_(p)
 
     # ---- data ------------------------------------------------------------------------------
     def batch(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:

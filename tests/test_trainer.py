@@ -260,3 +260,28 @@ def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
     atomic_save_safetensors({"x": torch.zeros(2)}, tmp_path / "b.safetensors")
     for name in ("a.json", "b.safetensors"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~_UMASK
+
+
+def test_ema_warms_up_then_follows_the_configured_decay(tiny_npz):
+    """EMA_t = d_t * EMA_{t-1} + (1 - d_t) * G_t with d_t = min(decay, (1 + t) / (10 + t))."""
+    data = ga.load_dataset(tiny_npz, classes=["disc"])
+    m = tiny_model()
+    t = Trainer(m, steps=3, ema_decay=0.5, **FAST)
+    t._setup(data)
+    key = "net.0.weight"
+    ema = m.ema.module.state_dict()[key].clone()  # a copy of G's initial weights
+    with torch.no_grad():
+        for step, new_value in ((0, 1.0), (1, 2.0), (30, 3.0)):
+            t.step = step
+            m.generator.state_dict()[key].fill_(new_value)
+            m.ema.update_parameters(m.generator)
+            if step == 0:  # the first update copies (AveragedModel's own rule)
+                ema = torch.full_like(ema, new_value)
+            else:
+                d = min(0.5, (1 + step) / (10 + step))
+                ema = d * ema + (1 - d) * new_value
+            assert torch.allclose(m.ema.module.state_dict()[key], ema), step
+    t.step = 0
+    assert t.ema_decay_now() == pytest.approx(0.1)
+    t.step = 1000
+    assert t.ema_decay_now() == 0.5
