@@ -299,9 +299,13 @@ def read_labels(path: str | Path, split: str | None = None) -> tuple[np.ndarray,
 def as_dataset(data: Any, image_size: int | None = None, channels: int | None = None) -> ImageDataset:
     """Accept a dataset, a path, or (images, labels[, class_names]) arrays."""
     if isinstance(data, ImageDataset):
-        if image_size is not None and data.image_size != image_size or channels is not None and data.channels != channels:
-            data = ImageDataset(data._images, data.labels, data.class_names, image_size, channels, data.source)
-        return data
+        size, ch = image_size or data.image_size, channels or data.channels
+        if (size, ch) == (data.image_size, data.channels):
+            return data
+        views = data.__dict__.setdefault("_views", {})  # decode/resize once per (size, channels)
+        if (size, ch) not in views:
+            views[(size, ch)] = ImageDataset(data._images, data.labels, data.class_names, size, ch, data.source)
+        return views[(size, ch)]
     if isinstance(data, (str, Path)):
         return load_dataset(data, image_size=image_size, channels=channels)
     if isinstance(data, (tuple, list)) and len(data) in (2, 3):

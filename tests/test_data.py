@@ -96,3 +96,13 @@ def test_empty_selection_is_an_error_when_used(tiny_npz):
     ds = ga.load_dataset(tiny_npz).subset([])
     with pytest.raises(ga.DataError, match="empty"):
         ds.tensor()
+
+
+def test_a_dataset_is_decoded_once_per_training_size(tiny_npz):
+    """Fitting twice on the same dataset must not decode and resize it twice."""
+    ds = ga.load_dataset(tiny_npz)
+    a = gdata.as_dataset(ds, image_size=32, channels=3)
+    assert gdata.as_dataset(ds, image_size=32, channels=3) is a
+    assert a.tensor() is gdata.as_dataset(ds, image_size=32, channels=3).tensor()
+    assert gdata.as_dataset(ds) is ds
+    assert gdata.as_dataset(ds, image_size=16, channels=1).tensor().shape == (48, 1, 16, 16)
