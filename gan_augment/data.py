@@ -79,7 +79,8 @@ class ImageDataset(torch.utils.data.Dataset):
         return np.asarray(img)
 
     def _to_chw(self, arr: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        arr = np.ascontiguousarray(arr)
+        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # PIL arrays are read-only
         if t.ndim == 2:
             t = t[:, :, None]
         t = t.permute(2, 0, 1)
