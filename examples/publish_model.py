@@ -80,7 +80,15 @@ def main():
         "(no Inception weights are available offline, so FID/KID here are domain-feature figures, "
         "not comparable with Inception FIDs elsewhere). Each figure sits beside its floor: the same "
         f"metric between real training and real test images. {len(test)} held-out test images.", "",
-        table, "", "## Training budget", "", budget, "", args.note,
+        "How to read the table above: FID and KID (x1000 where the report says so) are distances "
+        "between feature distributions, lower is better; precision (realism) and recall (coverage of "
+        "the real variety), density and coverage are k-nearest-neighbour figures in feature space, "
+        "higher is better, up to the floor; ms_ssim is the mean MS-SSIM between random pairs of images "
+        "of one class, so a value well above the floor means too little variety (mode collapse); "
+        "domain_is is an Inception-Score analogue from the domain classifier; nn_distance_* is the "
+        "median distance of each image to its nearest real TRAINING image, and near_copies_* the share "
+        "closer than the 1st percentile of real-test-to-train distances (memorisation check).", "",
+        "## Training budget", "", budget, "", args.note,
     ])
     dest = Path(args.dest)
     with tempfile.TemporaryDirectory(dir=dest.parent if dest.parent.exists() else None) as tmp:
