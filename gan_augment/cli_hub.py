@@ -67,7 +67,7 @@ def cmd_models(args) -> int:
         return 0
     for name, e in sorted(index.items()):
         bundled = "bundled" if e.get("folder") and (hub_dir() / e["folder"]).is_dir() else "Hub only"
-        print(f"{name}  {e['repo_id']}@{e['revision'][:12]}  [{bundled}]  {e.get('description', '')}".rstrip())
+        print(f"{name}  {e['repo_id']}@{(e['revision'] or 'unpushed')[:12]}  [{bundled}]  {e.get('description', '')}".rstrip())
     return 0
 
 

@@ -41,3 +41,12 @@ def test_card_reports_metrics_beside_their_floor(name):
 
 def test_neutrophil_model_is_listed():
     assert "neutrophil-wgan-gp" in INDEX
+
+
+def test_models_command_lists_published_names(capsys):
+    from gan_augment.cli import main
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name, entry in INDEX.items():
+        assert name in out and (entry["revision"] is not None or "unpushed" in out)
