@@ -10,7 +10,7 @@ line and the script trains on the real images only.
 ``--model`` is a gan-augment model folder, a short name or a Hub repo id. To make one:
 
     gan-augment train --backend cwgan-gp --data ../shared/data/pbc_bloodcell_64.npz \\
-        --split train --image-size 64 --out runs/pbc-cwgan
+        --split train --image-size 64 --steps 5000 --out runs/pbc-cwgan
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ def main(argv=None):
     args = parse_args(argv)
     if not args.model:
         print("This script adds synthetic images from a gan-augment model; pass --model.\n"
-              "Train one:  gan-augment train --backend cwgan-gp --data ../shared/data/pbc_bloodcell_64.npz "
-              "--split train --image-size 64 --out runs/pbc-cwgan\n"
+              "Use the published one:  --model pbc-cwgan-gp   (bundled, works offline)\n"
+              "or train one:  gan-augment train --backend cwgan-gp --data ../shared/data/pbc_bloodcell_64.npz "
+              "--split train --image-size 64 --steps 5000 --out runs/pbc-cwgan\n"
               "then:       python examples/monai_train.py --model runs/pbc-cwgan\n"
               "(or delete the '# gan-augment:' line to train on real images only)", file=sys.stderr)
         return 2
