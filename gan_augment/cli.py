@@ -51,8 +51,7 @@ def _train(args) -> int:
 
     import gan_augment as ga
     from gan_augment.data import load_dataset
-    from gan_augment.trainer import CHECKPOINT_NAME, Trainer
-    from gan_augment.weights import read_safetensors_metadata
+    from gan_augment.trainer import CHECKPOINT_NAME, Trainer, read_trainer_state
 
     out = Path(args.out)
     opts = _parse_opts(args.opt)
@@ -64,7 +63,7 @@ def _train(args) -> int:
         ckpt = out / CHECKPOINT_NAME
         if not ckpt.exists():
             raise ConfigError(f"nothing to resume in {out}: no {CHECKPOINT_NAME}. Drop --resume to start a run.")
-        state = json.loads(read_safetensors_metadata(ckpt)["trainer_state"])
+        state = read_trainer_state(ckpt)
         if backend and backend != state["backend"]:
             raise ConfigError(f"{out} is a {state['backend']!r} run; drop --backend or pass --backend {state['backend']}.")
         backend = state["backend"]

@@ -83,14 +83,7 @@ class ImageDataset(torch.utils.data.Dataset):
         t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # PIL arrays are read-only
         if t.ndim == 2:
             t = t[:, :, None]
-        t = t.permute(2, 0, 1)
-        if self.channels == 3 and t.shape[0] == 1:
-            t = t.expand(3, -1, -1)
-        elif self.channels == 1 and t.shape[0] == 3:
-            t = (0.299 * t[0] + 0.587 * t[1] + 0.114 * t[2]).round().to(torch.uint8)[None]
-        if self.image_size and tuple(t.shape[1:]) != (self.image_size, self.image_size):
-            t = resize_uint8(t[None], self.image_size)[0]
-        return t.contiguous()
+        return match_layout(t.permute(2, 0, 1)[None], self.channels, self.image_size)[0].contiguous()
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         if self._cache is not None:
@@ -104,13 +97,7 @@ class ImageDataset(torch.utils.data.Dataset):
                 raise DataError(f"{self.source}: the dataset is empty; check --split and --classes.")
             if isinstance(self._images, np.ndarray) and self._images.ndim == 4:
                 t = torch.from_numpy(np.ascontiguousarray(self._images)).permute(0, 3, 1, 2)
-                if self.channels == 3 and t.shape[1] == 1:
-                    t = t.expand(-1, 3, -1, -1)
-                elif self.channels == 1 and t.shape[1] == 3:
-                    w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-                    t = (t.float() * w).sum(1, keepdim=True).round().to(torch.uint8)
-                if self.image_size and tuple(t.shape[2:]) != (self.image_size, self.image_size):
-                    t = resize_uint8(t, self.image_size)
+                t = match_layout(t, self.channels, self.image_size)
                 self._cache = t.contiguous()
             else:
                 self._cache = torch.stack([self._to_chw(self._decode(i)) for i in range(len(self))])
@@ -134,6 +121,19 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __repr__(self) -> str:
         return f"ImageDataset({self.source}, n={len(self)}, classes={self.class_counts()})"
+
+
+def match_layout(t: torch.Tensor, channels: int | None, size: int | None) -> torch.Tensor:
+    """A uint8 NCHW batch with ``channels`` (grey <-> RGB, ITU-R 601 luma) and ``size`` x ``size``
+    pixels; None keeps what the batch has. One rule for decoded files and in-memory arrays."""
+    if channels == 3 and t.shape[1] == 1:
+        t = t.expand(-1, 3, -1, -1)
+    elif channels == 1 and t.shape[1] == 3:
+        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        t = (t.float() * w).sum(1, keepdim=True).round().to(torch.uint8)
+    if size and tuple(t.shape[2:]) != (size, size):
+        t = resize_uint8(t, size)
+    return t
 
 
 def resize_uint8(t: torch.Tensor, size: int) -> torch.Tensor:

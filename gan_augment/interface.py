@@ -22,7 +22,7 @@ BASE_DEFAULTS: dict[str, Any] = {"image_size": 64, "channels": 3, "class_names":
 def _check_type(owner: str, key: str, value: Any, default: Any) -> None:
     """A config value must have its default's type (ints may stand for floats), so a bad
     config.json fails here with a clear message instead of deep inside torch."""
-    if default is None or value is None and default is None:
+    if default is None:
         return
     if isinstance(default, bool):
         ok = isinstance(value, bool)

@@ -21,10 +21,10 @@ def upsampling_plan(image_size: int) -> tuple[int, int]:
     )
 
 
-def _positive(**values: int) -> None:
+def _check_sizes(minimum: int, **values: int) -> None:
     for key, v in values.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ConfigError(f"{key} must be a positive integer, got {v!r}.")
+        if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+            raise ConfigError(f"{key} must be an integer >= {minimum}, got {v!r}.")
 
 
 def norm2d(kind: str, c: int) -> nn.Module:
@@ -45,7 +45,8 @@ class ConvGenerator(nn.Module):
     def __init__(self, latent_dim: int, channels: int, image_size: int, width: int = 64,
                  num_classes: int = 0, embed_dim: int = 0, norm: str = "batch"):
         super().__init__()
-        _positive(latent_dim=latent_dim, width=width, num_classes=num_classes + 1, embed_dim=embed_dim + 1)
+        _check_sizes(1, latent_dim=latent_dim, width=width)
+        _check_sizes(0, num_classes=num_classes, embed_dim=embed_dim)
         s0, k = upsampling_plan(image_size)
         c = width * 2 ** (k - 1)
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes and embed_dim else None
@@ -73,7 +74,8 @@ class ConvDiscriminator(nn.Module):
     def __init__(self, channels: int, image_size: int, width: int = 64, norm: str = "batch",
                  out_dim: int = 1, num_classes: int = 0):
         super().__init__()
-        _positive(width=width, out_dim=out_dim, num_classes=num_classes + 1)
+        _check_sizes(1, width=width, out_dim=out_dim)
+        _check_sizes(0, num_classes=num_classes)
         s0, k = upsampling_plan(image_size)
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         c = width

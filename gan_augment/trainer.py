@@ -327,8 +327,7 @@ class Trainer:
                         self.save_checkpoint()  # every rank joins: RNG states are gathered
         finally:
             bar.close()
-        if self.is_main and self.out is not None:
-            self._write_model()
+        # the run folder's model was written with the checkpoint at the loop's last step
         m.training_summary = self.summary()
         return m
 
@@ -393,17 +392,21 @@ class Trainer:
 
     # ---- monitors (collapse and divergence) ------------------------------------------------
     @torch.no_grad()
+    @torch.no_grad()
+    def _fixed_samples(self, G: torch.nn.Module, n: int) -> torch.Tensor:
+        """G's images in [-1, 1] for the first n fixed grid latents, in eval mode, on the CPU."""
+        was = G.training
+        G.eval()
+        lb = self.grid_labels[:n].to(self.device) if self.grid_labels is not None else None
+        try:
+            return self.model.generate(G, self.grid_z[:n].to(self.device), lb).float().cpu()
+        finally:
+            G.train(was)
+
     def diversity(self) -> float:
         """Mean pairwise L2 distance between fixed-latent samples, in [-1, 1] pixel units per pixel.
         Falls towards 0 when the generator collapses onto a few modes."""
-        m = self.model
-        G = m.generator
-        was = G.training
-        G.eval()
-        z = self.grid_z[:32].to(self.device)
-        lb = self.grid_labels[:32].to(self.device) if self.grid_labels is not None else None
-        x = m.generate(G, z, lb).float().flatten(1)
-        G.train(was)
+        x = self._fixed_samples(self.model.generator, 32).flatten(1)
         return float(torch.pdist(x).mean() / math.sqrt(x.shape[1]))
 
     def _monitor(self) -> None:
@@ -435,23 +438,17 @@ class Trainer:
             warnings.warn(problem, RuntimeWarning, stacklevel=2)
 
     # ---- outputs ---------------------------------------------------------------------------
-    @torch.no_grad()
     def grid_images(self) -> torch.Tensor:
-        m = self.model
-        G = m.sampling_module()
-        was = G.training
-        G.eval()
-        lb = self.grid_labels.to(self.device) if self.grid_labels is not None else None
-        x = m.generate(G, self.grid_z.to(self.device), lb).float().cpu()
-        G.train(was)
+        x = self._fixed_samples(self.model.sampling_module(), self.cfg.grid_size)
         return (x.clamp(-1, 1) + 1) / 2
 
     def write_grid(self) -> Path:
         from gan_augment.plots import save_grid
 
+        images, nrow = self.grid_images(), int(math.sqrt(self.cfg.grid_size))
         path = self.out / "samples" / f"step_{self.step:07d}.png"
-        save_grid(self.grid_images(), path, nrow=int(math.sqrt(self.cfg.grid_size)))
-        save_grid(self.grid_images(), self.out / "samples.png", nrow=int(math.sqrt(self.cfg.grid_size)))
+        save_grid(images, path, nrow=nrow)
+        save_grid(images, self.out / "samples.png", nrow=nrow)
         return path
 
     def write_loss_curve(self) -> Path:
@@ -533,8 +530,8 @@ class Trainer:
     @staticmethod
     def _checkpoint_step(path: Path) -> int | str:
         try:
-            return json.loads(read_safetensors_metadata(path)["trainer_state"])["step"]
-        except Exception:
+            return read_trainer_state(path)["step"]
+        except CheckpointError:
             return "unknown"
 
     def load_checkpoint(self, path: Path | None = None) -> None:
@@ -544,10 +541,7 @@ class Trainer:
         if not path.exists():
             raise CheckpointError(f"nothing to resume: {path} does not exist. Run without --resume to start.")
         tensors = read_safetensors(path)
-        try:
-            state = json.loads(read_safetensors_metadata(path)["trainer_state"])
-        except (KeyError, ValueError) as exc:
-            raise CheckpointError(f"{path} is not a gan-augment checkpoint (no trainer state).") from exc
+        state = read_trainer_state(path)
         m = self.model
         if state["backend"] != m.name:
             raise CheckpointError(f"{path} is a {state['backend']!r} run, not {m.name!r}; pass --backend {state['backend']}.")
@@ -585,6 +579,15 @@ class Trainer:
             self.history = [json.loads(ln) for ln in kept]
             if self.is_main:
                 atomic_write_text(metrics, "".join(ln + "\n" for ln in kept))
+
+
+def read_trainer_state(path: Path) -> dict[str, Any]:
+    """The JSON trainer state stored in a checkpoint's safetensors metadata."""
+    try:
+        return json.loads(read_safetensors_metadata(path)["trainer_state"])
+    except Exception as exc:  # unreadable header, no key, bad JSON: all mean "not a checkpoint"
+        raise CheckpointError(f"{path} is not a readable gan-augment checkpoint ({type(exc).__name__}: "
+                              f"{exc}); resume from another run folder or start a new one.") from exc
 
 
 def _jsonable(obj):
