@@ -35,6 +35,7 @@ test-all: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 docs: $(BIN)/.installed
 	$(BIN)/mkdocs build --strict

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 import gan_augment as ga
-from gan_augment.weights import atomic_write_text
+from gan_augment.core.serialization import atomic_write_text
 
 ARMS = {"a": "real", "b": "real + classic", "c": "real + synthetic", "d": "real + classic + synthetic"}
 OUT = Path(__file__).resolve().parents[1] / "docs" / "efficacy"
@@ -170,7 +170,7 @@ def t_interval(values) -> tuple[float, float, float]:
 def train_generator(args) -> None:
     """Train (or resume) the setting's class-conditional generator on that setting's training
     images only. Resumable: run again with the same arguments to continue."""
-    from gan_augment.trainer import CHECKPOINT_NAME
+    from gan_augment.training.checkpoint import CHECKPOINT_NAME
 
     train, _, _ = setting_data(args.data, args.setting)
     out = Path(args.generator)

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 import gan_augment as ga
-from gan_augment.trainer import StepContext, Trainer
+from gan_augment.training.config import StepContext, pick_device
+from gan_augment.training.loop import Trainer
 
 
 def plain_dcgan_loop(G, D, images, steps, batch, latent_dim, device):
@@ -195,7 +196,7 @@ def main():
                    help="BAGAN's autoencoder stage runs in both loops; keep it short so steps dominate")
     args = p.parse_args()
     warnings.simplefilter("ignore")
-    device = ga.trainer.pick_device(args.device)
+    device = pick_device(args.device)
     data = ga.load_dataset(args.data, split="train", image_size=args.image_size)
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__} "
           f"image={args.image_size}px width={args.width} batch={args.batch} steps/round={args.steps} rounds={args.rounds}")

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import gan_augment as ga
 from gan_augment import metrics
-from gan_augment.features import load_extractor
-from gan_augment.hub_index import add_to_index
+from gan_augment.eval.extractors import load_extractor
+from gan_augment.hub.index import add_to_index
 
 ROOT = Path(__file__).resolve().parents[1]
 

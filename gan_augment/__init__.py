@@ -1,51 +1,104 @@
 """gan-augment: GAN backends for small, imbalanced medical image sets, and one-line adapters that
-mix their samples into timm, MONAI and albumentations training pipelines."""
+mix their samples into timm, MONAI and albumentations training pipelines.
 
-__version__ = "0.1.0"
+This module is a lazy facade (PEP 562): ``import gan_augment`` loads nothing heavy, and each public
+name loads its own subpackage on first use. The layers below it (core, training, gan, hub, mix,
+eval, adapters, testing, cli) never import this facade, so no import can close a circle;
+docs/architecture.md draws the picture.
+"""
 
-from gan_augment import (  # noqa: E402
-    losses,
-    nets,
-    testing,  # noqa: E402  (the conformance kit, for third-party backends)
-)
-from gan_augment.classwise import ClassWise  # noqa: E402
-from gan_augment.data import ImageDataset, load_dataset, read_labels  # noqa: E402
-from gan_augment.errors import (  # noqa: E402
-    BackendNotFoundError,
-    CheckpointError,
-    ConfigError,
-    DataError,
-    GanAugmentError,
-    ModelLoadError,
-    PluginError,
-    TrainingDiverged,
-)
-from gan_augment.hookspecs import hookimpl, hookspec  # noqa: E402
-from gan_augment.interface import AdversarialAugmenter, GenerativeAugmenter  # noqa: E402
-from gan_augment.registry import backend_info, create, list_backends, register_plugin  # noqa: E402
-from gan_augment.trainer import StepContext, TrainConfig, Trainer  # noqa: E402
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from gan_augment.core.version import __version__
+
+#: public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # the contract, errors and plugin API
+    "GenerativeAugmenter": "gan_augment.core.contract",
+    "GanAugmentError": "gan_augment.core.errors",
+    "BackendNotFoundError": "gan_augment.core.errors",
+    "CheckpointError": "gan_augment.core.errors",
+    "ConfigError": "gan_augment.core.errors",
+    "DataError": "gan_augment.core.errors",
+    "ModelLoadError": "gan_augment.core.errors",
+    "PluginError": "gan_augment.core.errors",
+    "TrainingDiverged": "gan_augment.core.errors",
+    "hookimpl": "gan_augment.core.hookspecs",
+    "hookspec": "gan_augment.core.hookspecs",
+    "create": "gan_augment.core.registry",
+    "list_backends": "gan_augment.core.registry",
+    "backend_info": "gan_augment.core.registry",
+    "register_plugin": "gan_augment.core.registry",
+    # data
+    "BASE_DEFAULTS": "gan_augment.core.contract",
+    "ImageDataset": "gan_augment.core.data",
+    "as_dataset": "gan_augment.core.data",
+    "load_dataset": "gan_augment.core.data",
+    "read_labels": "gan_augment.core.data",
+    # training and GAN building blocks
+    "TrainConfig": "gan_augment.training.config",
+    "StepContext": "gan_augment.training.config",
+    "Trainer": "gan_augment.training.loop",
+    "CHECKPOINT_NAME": "gan_augment.training.checkpoint",
+    "AdversarialAugmenter": "gan_augment.gan.adversarial",
+    # hub, mixer
+    "from_pretrained": "gan_augment.hub.pretrained",
+    "SyntheticMix": "gan_augment.mix.dataset",
+}
+
+#: public submodules reachable as attributes (``ga.nets.ConvGenerator``)
+_MODULES: dict[str, str] = {
+    "nets": "gan_augment.gan.nets",
+    "losses": "gan_augment.gan.losses",
+    "testing": "gan_augment.testing",
+    "metrics": "gan_augment.metrics",
+    "filters": "gan_augment.mix.filters",
+}
+
+#: backends that live in plugins, reachable by their class name through the registry
+_BACKEND_CLASSES: dict[str, str] = {"ClassWise": "classwise"}
+
+__all__ = sorted([*_EXPORTS, *_MODULES, *_BACKEND_CLASSES, "__version__"])
 
 
-def from_pretrained(name_or_path, **kwargs):
-    """Load a published or saved model: a local folder, a short name from ``hub/``, or a Hub repo id."""
-    from gan_augment.hub import from_pretrained as _load
-
-    return _load(name_or_path, **kwargs)
-
-
-__all__ = [
-    "AdversarialAugmenter", "BackendNotFoundError", "ClassWise", "CheckpointError", "ConfigError", "DataError",
-    "GanAugmentError", "GenerativeAugmenter", "ImageDataset", "ModelLoadError", "PluginError",
-    "StepContext", "TrainConfig", "Trainer", "TrainingDiverged", "backend_info", "create",
-    "from_pretrained", "hookimpl", "hookspec", "list_backends", "load_dataset", "losses", "nets",
-    "read_labels", "register_plugin", "testing",
-]
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    elif name in _BACKEND_CLASSES:  # through the entry-point group: the core names no backend module
+        value = importlib.import_module("gan_augment.core.registry").backend_info(_BACKEND_CLASSES[name]).cls
+    else:
+        raise AttributeError(f"module 'gan_augment' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
 
 
-def __getattr__(name):
-    """Lazy exports: adapters load only when used (issue 4)."""
-    if name == "SyntheticMix":
-        from gan_augment.mix import SyntheticMix
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
-        return SyntheticMix
-    raise AttributeError(f"module 'gan_augment' has no attribute {name!r}")
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real names
+    from gan_augment.core.contract import BASE_DEFAULTS, GenerativeAugmenter
+    from gan_augment.core.data import ImageDataset, as_dataset, load_dataset, read_labels
+    from gan_augment.core.errors import (
+        BackendNotFoundError,
+        CheckpointError,
+        ConfigError,
+        DataError,
+        GanAugmentError,
+        ModelLoadError,
+        PluginError,
+        TrainingDiverged,
+    )
+    from gan_augment.core.hookspecs import hookimpl, hookspec
+    from gan_augment.core.registry import backend_info, create, list_backends, register_plugin
+    from gan_augment.gan.adversarial import AdversarialAugmenter
+    from gan_augment.hub.pretrained import from_pretrained
+    from gan_augment.mix.dataset import SyntheticMix
+    from gan_augment.training.checkpoint import CHECKPOINT_NAME
+    from gan_augment.training.config import StepContext, TrainConfig
+    from gan_augment.training.loop import Trainer

@@ -22,9 +22,11 @@ try:
 except ImportError as exc:  # pragma: no cover - albumentations is a dependency
     raise ImportError("gan_augment.albumentations needs albumentations: pip install albumentations") from exc
 
-from gan_augment.errors import DataError
-from gan_augment.interface import GenerativeAugmenter
-from gan_augment.mix import class_for, resolve_augmenter, synthesize
+from gan_augment.core.contract import GenerativeAugmenter
+from gan_augment.core.errors import DataError
+from gan_augment.hub.pretrained import from_pretrained
+from gan_augment.mix.bank import resolve_augmenter, synthesize
+from gan_augment.mix.labels import class_for
 
 SPATIAL_TARGETS = ("mask", "masks", "bboxes", "keypoints", "mask3d", "masks3d")
 
@@ -54,8 +56,6 @@ class GenerativeReplace(A.ImageOnlyTransform):
     @property
     def augmenter(self) -> GenerativeAugmenter:
         if self._augmenter is None:
-            from gan_augment import from_pretrained
-
             self._augmenter = from_pretrained(self.model)
         return self._augmenter
 

@@ -25,9 +25,11 @@ try:
 except ImportError as exc:  # pragma: no cover - monai is a dependency
     raise ImportError("gan_augment.monai needs MONAI: pip install monai") from exc
 
-from gan_augment.errors import ConfigError, DataError
-from gan_augment.interface import GenerativeAugmenter
-from gan_augment.mix import class_for, resolve_augmenter, synthesize
+from gan_augment.core.contract import GenerativeAugmenter
+from gan_augment.core.errors import ConfigError, DataError
+from gan_augment.hub.pretrained import from_pretrained
+from gan_augment.mix.bank import resolve_augmenter, synthesize
+from gan_augment.mix.labels import class_for
 
 META_KEY = "gan_augment_synthetic"
 
@@ -59,8 +61,6 @@ class _Replacer:
     @property
     def augmenter(self) -> GenerativeAugmenter:
         if self._augmenter is None:
-            from gan_augment import from_pretrained
-
             self._augmenter = from_pretrained(self.model)
         return self._augmenter
 

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 import gan_augment as ga
-from gan_augment.hub import load_folder
-from gan_augment.testing import toy_two_class_data
-from gan_augment.trainer import StepContext, Trainer
+from gan_augment.hub.folder import load_folder
+from gan_augment.testing.toy import toy_two_class_data
+from gan_augment.training.config import StepContext
+from gan_augment.training.loop import Trainer
 
 
 def _bagan(**kw):

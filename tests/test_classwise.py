@@ -4,12 +4,13 @@ import json
 
 import pytest
 import torch
+from gan_augment_classwise import ClassWise, member_dirname
 
 import gan_augment as ga
-from gan_augment.classwise import ClassWise, member_dirname
-from gan_augment.hub import load_folder
-from gan_augment.testing import toy_two_class_data
-from gan_augment.trainer import CHECKPOINT_NAME
+from gan_augment.core import registry
+from gan_augment.hub.folder import load_folder
+from gan_augment.testing.toy import toy_two_class_data
+from gan_augment.training.checkpoint import CHECKPOINT_NAME
 
 TRAIN = {"steps": 2, "batch_size": 8, "progress": False, "device": "cpu", "grid_size": 4, "log_every": 1}
 
@@ -19,11 +20,14 @@ def _cw(**kw):
                                      "latent_dim": 8, **kw})
 
 
-def test_is_registered_by_the_core_builtin_plugin():
+def test_is_registered_through_the_entry_point_group_like_any_backend():
     info = ga.backend_info("classwise")
-    assert info.cls is ClassWise and info.plugin == "gan_augment.builtin" and info.conditional
-    assert "classwise" in ga.registry.reset_host(autoload=False).backends()  # even without entry points
-    ga.registry.reset_host()
+    assert info.cls is ClassWise and info.plugin == "classwise" and info.conditional
+    assert info.distribution == "gan-augment"
+    try:  # the core does not import it: without entry points there is no classwise
+        assert "classwise" not in registry.reset_host(autoload=False).backends()
+    finally:
+        registry.reset_host()
 
 
 def test_non_base_keys_go_to_every_member_and_configs_are_listed():

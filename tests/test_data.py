@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import gan_augment as ga
-from gan_augment import data as gdata
+from gan_augment.core import data as gdata
 
 
 def test_npz_split_and_classes(tiny_npz):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import gan_augment as ga
-from gan_augment.trainer import StepContext
+from gan_augment.training.config import StepContext
 
 
 def ctx(step=0, total=10, seed=0):

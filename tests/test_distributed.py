@@ -9,15 +9,15 @@ import sys
 import pytest
 import torch
 
-from gan_augment.weights import read_safetensors
+from gan_augment.core.serialization import read_safetensors
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
 
 SCRIPT = """
 import os, sys, torch, torch.distributed as dist
 import gan_augment as ga
-from gan_augment.distributed import distributed_from_env
-from gan_augment.weights import atomic_save_safetensors
+from gan_augment.training.distributed import distributed_from_env
+from gan_augment.core.serialization import atomic_save_safetensors
 out, steps, stop_at, resume = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 with distributed_from_env():
     rank = dist.get_rank()

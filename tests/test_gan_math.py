@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import gan_augment as ga
-from gan_augment.trainer import StepContext
+from gan_augment.training.config import StepContext
 
 bagan_mod = importlib.import_module("gan_augment_bagan")
 
@@ -198,8 +198,8 @@ def test_bagan_generator_maps_standard_noise_to_the_class_gaussian():
 
 
 def test_bagan_class_gaussians_match_the_encoder_latents_after_the_autoencoder_stage():
-    from gan_augment.testing import toy_two_class_data
-    from gan_augment.trainer import Trainer
+    from gan_augment.testing.toy import toy_two_class_data
+    from gan_augment.training.loop import Trainer
 
     torch.manual_seed(0)
     data = toy_two_class_data(12, 16, 1)

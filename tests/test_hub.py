@@ -19,10 +19,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import gan_augment as ga
-from gan_augment.errors import ConfigError, ModelLoadError
-from gan_augment.hub import FORMAT_VERSION, load_folder, save_pretrained
-from gan_augment.hub_client import load_index, resolve, sha256_file
-from gan_augment.hub_index import add_to_index, remove_from_index
+from gan_augment.core.errors import ConfigError, ModelLoadError
+from gan_augment.core.format import FORMAT_VERSION
+from gan_augment.core.format import write_model_folder as save_pretrained
+from gan_augment.hub.folder import load_folder
+from gan_augment.hub.index import add_to_index, remove_from_index
+from gan_augment.hub.resolve import load_index, resolve, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -290,7 +292,7 @@ def test_add_to_index_refuses_branches_broken_models_and_silent_overwrites(saved
 
 
 def test_hub_index_cli(saved, hub, capsys):
-    from gan_augment.hub_index import main
+    from gan_augment.hub.index import main
 
     assert main([str(saved[1]), "tiny", "lab/tiny", "main", "--hub", str(hub)]) == 2
     assert "commit hash" in capsys.readouterr().err
@@ -310,7 +312,7 @@ def test_repository_index_is_valid_and_its_bundles_verify():
 
 
 def test_package_sees_the_repository_hub_folder(monkeypatch):
-    from gan_augment.hub_client import hub_dir
+    from gan_augment.hub.resolve import hub_dir
 
     monkeypatch.delenv("GAN_AUGMENT_HUB_DIR", raising=False)
     assert (hub_dir() / "index.json").is_file() and (hub_dir() / "README.md").is_file()

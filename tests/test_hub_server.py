@@ -32,10 +32,10 @@ import pytest
 import torch
 
 import gan_augment as ga
-from gan_augment.errors import ModelLoadError
-from gan_augment.hub import save_pretrained
-from gan_augment.hub_client import git_blob_sha1, sha256_file
-from gan_augment.hub_index import add_to_index
+from gan_augment.core.errors import ModelLoadError
+from gan_augment.core.format import write_model_folder as save_pretrained
+from gan_augment.hub.index import add_to_index
+from gan_augment.hub.resolve import git_blob_sha1, sha256_file
 
 REPO = "lab/tiny-dcgan"
 

@@ -14,9 +14,10 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from gan_augment import metrics as M
 from gan_augment.cli import main
-from gan_augment.data import as_dataset
-from gan_augment.errors import ModelLoadError
-from gan_augment.features import load_extractor, train_domain_extractor
+from gan_augment.core.data import as_dataset
+from gan_augment.core.errors import ModelLoadError
+from gan_augment.eval.domain_cnn import train_domain_extractor
+from gan_augment.eval.extractors import load_extractor
 
 
 def gauss(n, d=8, shift=0.0, seed=0):
@@ -343,7 +344,7 @@ def test_shipped_pbc_extractor_loads_by_name_and_states_its_accuracy():
 @pytest.mark.slow
 def test_pbc_real_copies_are_flagged_and_noise_is_far_from_floor(shared_data):
     """On the real data: training images passed off as samples are all flagged; the floor is small."""
-    from gan_augment.data import load_dataset
+    from gan_augment.core.data import load_dataset
 
     p = shared_data / "pbc_bloodcell_64.npz"
     train, test = load_dataset(p, split="train"), load_dataset(p, split="test")

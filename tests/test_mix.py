@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gan_augment as ga
-from gan_augment.mix import SyntheticMix, ratio_cap, sampling_targets
+from gan_augment.mix.dataset import SyntheticMix
+from gan_augment.mix.strategy import ratio_cap, sampling_targets
 
 imblearn_validation = pytest.importorskip("imblearn.utils")
 check_sampling_strategy = imblearn_validation.check_sampling_strategy
@@ -385,7 +386,7 @@ def test_bad_arguments():
 
 def test_ratio_a_hair_below_one_means_no_cap():
     """Found by hypothesis: 0.9999999999999999 rounds to 1 as typed and must not divide by zero."""
-    from gan_augment.mix import ratio_cap
+    from gan_augment.mix.strategy import ratio_cap
 
     assert ratio_cap(5, 0.9999999999999999) is None
     assert ratio_cap(5, 0.5) == 5 and ratio_cap(4, 1 / 3) == 2

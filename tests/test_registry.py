@@ -9,8 +9,8 @@ import types
 import pytest
 
 import gan_augment as ga
-from gan_augment import registry
 from gan_augment.cli import main
+from gan_augment.core import registry
 
 
 @pytest.fixture

@@ -16,9 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gan_augment as ga
-from gan_augment.hub import load_folder, save_pretrained
-from gan_augment.trainer import CHECKPOINT_NAME, Trainer
-from gan_augment.weights import read_safetensors, read_safetensors_metadata
+from gan_augment.core.format import write_model_folder as save_pretrained
+from gan_augment.core.serialization import read_safetensors, read_safetensors_metadata
+from gan_augment.hub.folder import load_folder
+from gan_augment.training.checkpoint import CHECKPOINT_NAME
+from gan_augment.training.loop import Trainer
 
 TINY = dict(image_size=16, width=8, latent_dim=8)
 FAST = dict(batch_size=8, progress=False, sample_every=0, log_every=1)
@@ -62,7 +64,7 @@ def test_sigkill_mid_training_then_resume_loses_nothing_and_continues_exactly(ti
 
 
 def test_checkpoint_rename_without_permission_keeps_previous(tiny_npz, tmp_path, monkeypatch):
-    from gan_augment import weights
+    from gan_augment.core import serialization as weights
 
     m = ga.create("dcgan", **TINY)
     t = Trainer(m, steps=2, out_dir=str(tmp_path), **FAST)
@@ -112,7 +114,7 @@ def test_fuzzed_arrays_get_clear_errors(images, label_shift):
     labels = np.arange(len(images)) % 2 + (label_shift if label_shift in (-2, 3) else 0)
     m = ga.create("dcgan", **TINY)
     try:
-        ds = ga.data.as_dataset((images, labels, ["a", "b"]), image_size=16, channels=3)
+        ds = ga.as_dataset((images, labels, ["a", "b"]), image_size=16, channels=3)
         Trainer(m, steps=1, **FAST)._setup(ds)
     except ga.GanAugmentError as exc:
         assert str(exc) and "\n" not in str(exc)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import gan_augment as ga
-from gan_augment import registry
+from gan_augment.core import registry
 from gan_augment.testing import backend_checks
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "third_party_plugin"

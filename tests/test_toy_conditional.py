@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import gan_augment as ga
-from gan_augment.testing import toy_two_class_data
+from gan_augment.testing.toy import toy_two_class_data
 
 RUNS = {
     # backend: (model config, training config); each trains in well under 10 s on one CPU core

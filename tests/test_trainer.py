@@ -13,8 +13,10 @@ import pytest
 import torch
 
 import gan_augment as ga
-from gan_augment.trainer import CHECKPOINT_NAME, Trainer, epoch_permutation, pick_device
-from gan_augment.weights import read_safetensors, read_safetensors_metadata
+from gan_augment.core.serialization import read_safetensors, read_safetensors_metadata
+from gan_augment.training.checkpoint import CHECKPOINT_NAME
+from gan_augment.training.config import epoch_permutation, pick_device
+from gan_augment.training.loop import Trainer
 
 TINY = dict(image_size=16, width=8, latent_dim=8)
 FAST = dict(batch_size=8, progress=False, log_every=1, sample_every=0, grid_size=4)
@@ -163,7 +165,7 @@ def test_killed_during_checkpoint_write_leaves_previous_checkpoint_loadable(tiny
     script = textwrap.dedent(f"""
         import os, signal, torch, safetensors.torch as st
         import gan_augment as ga
-        from gan_augment import weights
+        from gan_augment.core import serialization as weights
         real_save = st.save_file
         calls = {{"n": 0}}
         def dying_save(tensors, path, metadata=None):
@@ -197,7 +199,7 @@ def test_killed_during_checkpoint_write_leaves_previous_checkpoint_loadable(tiny
 
 
 def test_failed_checkpoint_write_is_clear_and_keeps_previous(tiny_npz, tmp_path, monkeypatch):
-    from gan_augment import weights as w
+    from gan_augment.core import serialization as w
 
     data = ga.load_dataset(tiny_npz, classes=["disc"])
     m = tiny_model()
@@ -254,7 +256,7 @@ def test_collapse_monitor_warns_when_samples_stop_varying(tiny_npz, tmp_path):
 
 def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
     """mkstemp's 0600 must not leak into model folders that others need to read."""
-    from gan_augment.weights import _UMASK, atomic_save_safetensors, atomic_write_text
+    from gan_augment.core.serialization import _UMASK, atomic_save_safetensors, atomic_write_text
 
     atomic_write_text(tmp_path / "a.json", "{}")
     atomic_save_safetensors({"x": torch.zeros(2)}, tmp_path / "b.safetensors")

@@ -1,0 +1,227 @@
+"""The `gan-augment` command. Bad input gets one line naming the problem and the fix, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from gan_augment.core.errors import ConfigError, DataError, GanAugmentError, TrainingDiverged
+
+# Command bodies import what they need when they run, so that `gan-augment --help` does not pay
+# for torch and every subpackage (a start-up cost, not a cycle: nothing below imports the CLI).
+
+
+def _parse_opts(pairs: list[str]) -> dict[str, Any]:
+    out = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise ConfigError(f"--opt expects KEY=VALUE, got {p!r}.")
+        k, v = p.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except ValueError:
+            out[k] = v
+    return out
+
+
+def cmd_backends(args) -> int:
+    from gan_augment.core.registry import get_host
+
+    host = get_host()
+    rows = [("name", "version", "distribution", "conditional")]
+    for info in host.backends().values():
+        rows.append((info.name, info.version, info.distribution, "yes" if info.conditional else "no"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for name, err in sorted(host.load_errors.items()):
+        print(f"(plugin {name!r} failed to load: {err})", file=sys.stderr)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from gan_augment.training.distributed import distributed_from_env
+
+    with distributed_from_env():
+        return _train(args)
+
+
+def _train(args) -> int:
+    import torch
+
+    import gan_augment as ga
+    from gan_augment.core.data import load_dataset
+    from gan_augment.training.checkpoint import CHECKPOINT_NAME, read_trainer_state
+    from gan_augment.training.loop import Trainer
+
+    out = Path(args.out)
+    opts = _parse_opts(args.opt)
+    train_keys = set(ga.TrainConfig.__dataclass_fields__)
+    train_opts = {k: v for k, v in opts.items() if k in train_keys}
+    model_opts = {k: v for k, v in opts.items() if k not in train_keys}
+    backend = args.backend
+    if args.resume:
+        ckpt = out / CHECKPOINT_NAME
+        if not ckpt.exists():
+            raise ConfigError(f"nothing to resume in {out}: no {CHECKPOINT_NAME}. Drop --resume to start a run.")
+        state = read_trainer_state(ckpt)
+        if backend and backend != state["backend"]:
+            raise ConfigError(f"{out} is a {state['backend']!r} run; drop --backend or pass --backend {state['backend']}.")
+        backend = state["backend"]
+        model_config = {**state["model_config"], **model_opts}
+        saved = {k: v for k, v in state["train_config"].items() if k not in ("resume", "out_dir", "progress")}
+        train_opts = {**saved, **train_opts}
+    else:
+        if not backend:
+            raise ConfigError("say which backend to train: --backend NAME (see `gan-augment backends`).")
+        if args.image_size is None:
+            raise ConfigError("say the image size: --image-size N (e.g. 64).")
+        model_config = {"image_size": args.image_size, "channels": args.channels, **model_opts}
+    if args.steps is None and args.epochs is None and not args.resume:
+        raise ConfigError("say how long to train: --steps N or --epochs N.")
+    info = ga.backend_info(backend)  # an unknown backend is named before any data is read
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    data = load_dataset(args.data, split=args.split, classes=classes,
+                        image_size=model_config["image_size"], channels=model_config.get("channels", 3))
+    if len(data) == 0:
+        raise DataError(f"{args.data}: no images left after --split/--classes.")
+    if model_config.get("class_names") is None:
+        if info.cls.conditional or len(data.class_names) == 1:
+            model_config["class_names"] = data.class_names
+        elif len(set(data.labels.tolist())) > 1:
+            print(f"note: {backend} is unconditional; training one model on all of {data.class_names}. "
+                  "Pass --classes to train on one class.", file=sys.stderr)
+    torch.manual_seed(args.seed if args.seed is not None else train_opts.get("seed", 0))
+    model = ga.create(backend, **model_config)
+    for key, val in (("steps", args.steps), ("epochs", args.epochs), ("seed", args.seed),
+                     ("batch_size", args.batch_size), ("checkpoint_every", args.checkpoint_every),
+                     ("sample_every", args.sample_every), ("device", args.device), ("stop_at", args.stop_at)):
+        if val is not None:
+            train_opts[key] = val
+    if args.steps is not None:
+        train_opts.pop("epochs", None)
+    train_opts.update(out_dir=str(out), resume=args.resume, progress=not args.quiet)
+    if not isinstance(model, ga.AdversarialAugmenter):  # e.g. classwise: it runs its own trainers
+        model.fit(data, **train_opts)
+        model.save_pretrained(out, card=False)
+        print(f"trained {backend} on {len(data)} images")
+        print(f"model folder:  {out}")
+        return 0
+    trainer = Trainer(model, **train_opts)
+    trainer.fit(data)
+    if trainer.rank != 0:
+        return 0
+    print(f"trained {backend} for {trainer.step} steps on {len(data)} images")
+    print(f"model folder:  {out}")
+    print(f"sample grid:   {out / 'samples.png'}")
+    print(f"loss curve:    {out / 'loss_curve.png'}")
+    print(f"checkpoint:    {out / CHECKPOINT_NAME}  (continue with --resume)")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+    import torch
+
+    import gan_augment as ga
+    from gan_augment.core.plots import save_grid
+
+    model = ga.from_pretrained(args.model)
+    g = torch.Generator().manual_seed(args.seed)
+    labels = args.class_name if args.class_name is not None else None
+    if labels is not None and labels not in model.class_names and labels.isdigit():
+        labels = int(labels)
+    x = model.sample(args.n, labels=labels, generator=g)
+    out = Path(args.out)
+    if out.suffix == ".png":
+        save_grid(x, out, nrow=max(1, int(args.n**0.5)))
+    elif out.suffix == ".npz":
+        import io
+
+        from gan_augment.core.serialization import atomic_write_bytes
+
+        lab = ga.GenerativeAugmenter.resolve_labels(model, args.n, labels, None)
+        imgs = (x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+        buf = io.BytesIO()
+        idx = lab.numpy() if lab is not None else np.zeros(args.n, dtype=np.int64)
+        np.savez_compressed(buf, images=imgs, labels=idx, class_names=np.array(model.class_names),
+                            synthetic=np.ones(args.n, dtype=bool))
+        atomic_write_bytes(out, buf.getvalue())
+    else:
+        raise ConfigError(f"--out must end in .png (a grid) or .npz (images, labels), got {out.name!r}.")
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gan-augment", description="Train, sample, evaluate and share GANs for medical image augmentation.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("backends", help="list installed backends").set_defaults(func=cmd_backends)
+
+    t = sub.add_parser("train", help="train a backend on images")
+    t.add_argument("--backend", help="backend name (see `gan-augment backends`)")
+    t.add_argument("--data", required=True, help=".npz, ImageFolder directory, or .csv (path,label)")
+    t.add_argument("--split", default=None, help="rows of this split only (e.g. train)")
+    t.add_argument("--classes", default=None, help="comma-separated class names to keep")
+    t.add_argument("--image-size", type=int, default=None)
+    t.add_argument("--channels", type=int, default=3, choices=(1, 3))
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--steps", type=int)
+    g.add_argument("--epochs", type=float)
+    t.add_argument("--out", required=True, help="run folder: checkpoints, grids, logs and the model")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--checkpoint-every", type=int, default=None)
+    t.add_argument("--sample-every", type=int, default=None)
+    t.add_argument("--stop-at", type=int, default=None, help="stop at this step (resume later)")
+    t.add_argument("--device", default=None)
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--opt", action="append", metavar="KEY=VALUE", help="backend or trainer setting (JSON value); repeatable")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="sample images from a saved model")
+    s.add_argument("--model", required=True, help="model folder, short name or Hub repo id")
+    s.add_argument("-n", type=int, default=16)
+    s.add_argument("--class", dest="class_name", default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz")
+    s.set_defaults(func=cmd_sample)
+    for extra in _extra_commands():
+        extra(sub)
+    return p
+
+
+def _extra_commands():
+    """Sub-commands defined in other core modules (hub, metrics), registered if importable."""
+    found = []
+    for mod, fn in (("gan_augment.cli.hub", "add_commands"), ("gan_augment.cli.evaluate", "add_commands")):
+        try:
+            module = __import__(mod, fromlist=[fn])
+            found.append(getattr(module, fn))
+        except ImportError:
+            continue
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TrainingDiverged as exc:
+        print(f"gan-augment: training stopped: {exc}", file=sys.stderr)
+        return 1
+    except GanAugmentError as exc:
+        print(f"gan-augment: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gan-augment: interrupted; the last checkpoint is kept (continue with --resume).", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""The one contract every backend meets. Everything else in the core (trainer, adapters, hub
+client, CLI) talks to :class:`GenerativeAugmenter` only, never to a backend by name."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+
+from gan_augment.core.errors import ConfigError
+from gan_augment.core.format import push_model, write_model_folder
+
+BASE_DEFAULTS: dict[str, Any] = {"image_size": 64, "channels": 3, "class_names": None}
+
+
+BASE_DEFAULTS: dict[str, Any] = {"image_size": 64, "channels": 3, "class_names": None}
+
+
+def _check_type(owner: str, key: str, value: Any, default: Any) -> None:
+    """A config value must have its default's type (ints may stand for floats), so a bad
+    config.json fails here with a clear message instead of deep inside torch."""
+    if default is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(f"{owner}: config {key!r} must be {type(default).__name__} like its default "
+                          f"{default!r}, got {value!r}.")
+
+
+class GenerativeAugmenter(ABC):
+    """A generative model that can be fitted on images and sampled, optionally by class.
+
+    Subclasses set ``name`` (the registry key), ``conditional`` and ``defaults`` (their own
+    config keys with default values). The config is captured from the constructor, validated,
+    and travels as JSON beside the weights.
+    """
+
+    name: ClassVar[str] = ""
+    conditional: ClassVar[bool] = False
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **config: Any):
+        allowed = dict(BASE_DEFAULTS)
+        for klass in reversed(type(self).__mro__):
+            allowed.update(getattr(klass, "defaults", {}) or {})
+        unknown = sorted(set(config) - set(allowed))
+        if unknown:
+            key = unknown[0]
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"{type(self).__name__} got unknown config key {key!r}.{hint} "
+                f"Known keys: {', '.join(sorted(allowed))}."
+            )
+        for key, value in config.items():
+            _check_type(type(self).__name__, key, value, allowed[key])
+        merged = {**allowed, **config}
+        if merged["class_names"] is not None:
+            merged["class_names"] = [str(c) for c in merged["class_names"]]
+        self.config: dict[str, Any] = merged
+        self._validate_base()
+        try:
+            json.dumps(self.config)
+        except TypeError as exc:
+            raise ConfigError(f"config must be JSON-serialisable: {exc}") from exc
+        self.training_summary: dict[str, Any] = {}
+
+    def _validate_base(self) -> None:
+        size, ch = self.config["image_size"], self.config["channels"]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 8:
+            raise ConfigError(f"image_size must be an integer >= 8, got {size!r}.")
+        if ch not in (1, 3):
+            raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {ch!r}.")
+        names = self.config["class_names"]
+        if names is not None and (len(names) == 0 or len(set(names)) != len(names)):
+            raise ConfigError(f"class_names must be non-empty and unique, got {names!r}.")
+
+    # ---- what every backend knows about itself --------------------------------------------
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        s = self.config["image_size"]
+        return (self.config["channels"], s, s)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.config["class_names"] or ["all"])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def class_index(self, label: int | str) -> int:
+        """Map a class name or index to an index, with an error that lists the classes."""
+        names = self.class_names
+        if isinstance(label, str):
+            if label in names:
+                return names.index(label)
+            close = difflib.get_close_matches(label, names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown class {label!r}.{hint} This model knows: {', '.join(names)}.")
+        idx = int(label)
+        if not 0 <= idx < len(names):
+            raise ConfigError(
+                f"class index {idx} is out of range: this model has {len(names)} classes "
+                f"({', '.join(names)})."
+            )
+        return idx
+
+    def resolve_labels(
+        self, n: int, labels: Any, generator: torch.Generator | None = None
+    ) -> torch.Tensor | None:
+        """Turn ``labels`` (None, int, name, sequence or tensor) into an int64 tensor of length n."""
+        if labels is None:
+            if not self.conditional:
+                return None
+            return torch.randint(0, self.num_classes, (n,), generator=generator,
+                                 device=generator.device if generator is not None else "cpu")
+        if isinstance(labels, (int, str)) or (torch.is_tensor(labels) and labels.ndim == 0):
+            idx = self.class_index(labels.item() if torch.is_tensor(labels) else labels)
+            out = torch.full((n,), idx, dtype=torch.long)
+        else:
+            seq = labels.tolist() if hasattr(labels, "tolist") else list(labels)
+            if len(seq) != n:
+                raise ConfigError(f"got {len(seq)} labels for n={n} samples; pass one label per sample or a single label.")
+            out = torch.tensor([self.class_index(v) for v in seq], dtype=torch.long)
+        if not self.conditional and bool((out != 0).any()):
+            raise ConfigError(
+                f"backend {self.name!r} is unconditional (one class: {self.class_names[0]!r}); "
+                "wrap it in gan_augment.ClassWise to sample by class."
+            )
+        return out if self.conditional else None
+
+    # ---- the contract ---------------------------------------------------------------------
+    @abstractmethod
+    def fit(self, data: Any, **train_config: Any) -> GenerativeAugmenter:
+        """Train on ``data`` (a dataset, a path, or (images, labels)); returns self."""
+
+    @abstractmethod
+    def sample(
+        self, n: int, labels: Any = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Return ``n`` float32 images in [0, 1] shaped (n, C, H, W), on the CPU."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors needed to sample (generator weights and any latent statistics)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Load tensors saved by :meth:`state_dict`; missing or unexpected keys are errors."""
+
+    def to(self, device: str | torch.device) -> GenerativeAugmenter:
+        return self
+
+    def get_config(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self.config))
+
+    def save_pretrained(self, directory, **card_info: Any):
+        """Write config.json, model.safetensors and a model card (README.md) to ``directory``."""
+        return write_model_folder(self, directory, **card_info)
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any):
+        """Upload this model to the Hugging Face Hub (see :func:`gan_augment.hub.push_to_hub`)."""
+        return push_model(self, repo_id, **kwargs)
+
+    def __repr__(self) -> str:
+        c, h, w = self.image_shape
+        return f"{type(self).__name__}(name={self.name!r}, image_shape=({c}, {h}, {w}), classes={self.class_names})"

@@ -1,0 +1,127 @@
+"""The shared base class of adversarial backends: they supply networks and losses, the shared
+trainer runs the loop."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from gan_augment.core.contract import GenerativeAugmenter
+from gan_augment.core.errors import ConfigError
+from gan_augment.core.serialization import load_strict
+from gan_augment.gan.nets import upsampling_plan
+from gan_augment.training.loop import Trainer
+
+
+class AdversarialAugmenter(GenerativeAugmenter):
+    """Base for GAN backends: they supply networks and losses; the shared trainer runs the loop.
+
+    Randomness inside a step comes only from ``ctx.rng`` so that resume is exact.
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {"latent_dim": 100}
+    #: Trainer settings this backend prefers; the user's own settings win.
+    train_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **config: Any):
+        super().__init__(**config)
+        upsampling_plan(self.config["image_size"])  # an unsupported size fails at create(), not mid-fit
+        self._generator: nn.Module | None = None
+        self._discriminator: nn.Module | None = None
+        self.ema: nn.Module | None = None  # set by the trainer when EMA is on
+
+    # -- networks, built lazily so fit() can adopt the data's class names first
+    @property
+    def generator(self) -> nn.Module:
+        if self._generator is None:
+            self._generator = self.build_generator()
+        return self._generator
+
+    @property
+    def discriminator(self) -> nn.Module:
+        if self._discriminator is None:
+            self._discriminator = self.build_discriminator()
+        return self._discriminator
+
+    def rebuild(self) -> None:
+        self._generator = self._discriminator = self.ema = None
+
+    @abstractmethod
+    def build_generator(self) -> nn.Module:
+        """Generator mapping (latent, labels) to images in [-1, 1]."""
+
+    @abstractmethod
+    def build_discriminator(self) -> nn.Module:
+        """Discriminator or critic."""
+
+    @abstractmethod
+    def discriminator_loss(self, G, D, real, labels, ctx) -> tuple[torch.Tensor, dict]:
+        """Loss to minimise for D on one real batch in [-1, 1]; returns (loss, extra logs)."""
+
+    @abstractmethod
+    def generator_loss(self, G, D, labels, ctx) -> tuple[torch.Tensor, dict]:
+        """Loss to minimise for G; ``labels`` are the current real batch's labels."""
+
+    def prepare(self, trainer) -> None:
+        """Optional stage before adversarial training (BAGAN's autoencoder); default: nothing."""
+
+    # -- sampling
+    def sample_latent(self, n: int, labels, generator=None, device=None) -> torch.Tensor:
+        dev = generator.device if generator is not None else (device or "cpu")
+        return torch.randn(n, self.config["latent_dim"], generator=generator, device=dev)
+
+    def generate(self, G, z, labels) -> torch.Tensor:
+        return G(z, labels) if self.conditional else G(z)
+
+    def sampling_module(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.generator
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Any = None, generator: torch.Generator | None = None,
+               batch_size: int = 256) -> torch.Tensor:
+        if not isinstance(n, int) or n < 0:
+            raise ConfigError(f"n must be a non-negative integer, got {n!r}.")
+        lab = self.resolve_labels(n, labels, generator)
+        G = self.sampling_module()
+        device = next(G.parameters()).device
+        was_training = G.training
+        G.eval()
+        out = []
+        try:
+            for start in range(0, n, batch_size):
+                m = min(batch_size, n - start)
+                lb = lab[start:start + m] if lab is not None else None
+                z = self.sample_latent(m, lb, generator=generator)
+                z = z.to(device)
+                lb = lb.to(device) if lb is not None else None
+                x = self.generate(G, z, lb).float()
+                out.append(((x.clamp(-1, 1) + 1) / 2).cpu())
+        finally:
+            G.train(was_training)
+        if not out:
+            c, h, w = self.image_shape
+            return torch.empty(0, c, h, w)
+        return torch.cat(out)
+
+    def fit(self, data: Any, **train_config: Any) -> AdversarialAugmenter:
+        Trainer(self, **train_config).fit(data)
+        return self
+
+    def to(self, device):
+        self.generator.to(device)
+        if self._discriminator is not None:
+            self._discriminator.to(device)
+        if self.ema is not None:
+            self.ema.to(device)
+        return self
+
+    # -- weights that travel (generator only; EMA weights when EMA was used)
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().contiguous() for k, v in self.sampling_module().state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.ema = None
+        load_strict(self.generator, state, what=f"{self.name} generator")

@@ -1,0 +1,308 @@
+"""``SyntheticMix``: add synthetic images of chosen classes to a dataset the user already has.
+
+How many images per class follows imbalanced-learn's ``sampling_strategy`` words for
+over-sampling (same meanings, same validation; imbalanced-learn is not imported), and ``ratio``
+caps the synthetic share of every class. Images are generated in batched forward passes into
+a bank that is a pure function of ``(seed, epoch, class, chunk)``, so every DataLoader worker,
+and every run, builds the same bank without talking to the others."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gan_augment.core.contract import GenerativeAugmenter
+from gan_augment.core.errors import ConfigError, DataError
+from gan_augment.core.layout import fit_images
+from gan_augment.mix.bank import chunk_seed
+from gan_augment.mix.forms import ImageForm, _convert_label
+from gan_augment.mix.labels import (
+    _monai_data,
+    dataset_class_names,
+    dataset_labels,
+    label_name,
+    match_class,
+)
+from gan_augment.mix.plan import ClassPlan, MixPlan
+from gan_augment.mix.strategy import _class_counts, ratio_cap, sampling_targets
+
+IMAGE_KEYS = ("image", "img", "images", "pixel_values", "input")
+
+
+class SyntheticMix(torch.utils.data.Dataset):
+    """``base`` plus synthetic images of chosen classes from ``augmenter``.
+
+    Items ``0..len(base)-1`` are ``base``'s own; after them come the synthetic items, class by
+    class, in the form of ``base``'s items (PIL image, HWC or CHW array, tensor, MONAI dict with a
+    MetaTensor). A transform is applied to synthetic items as to real ones: ``transform=`` (applied
+    to both; ``base`` then yields raw items), or else ``base.transform`` (torchvision and MONAI
+    datasets), which ``base`` already applies to its own items.
+
+    Args:
+        strategy: imbalanced-learn ``sampling_strategy`` for over-sampling: "minority",
+            "not minority", "not majority", "all", "auto", a float (binary), a dict class ->
+            target total (by label or class name), or a callable(labels) -> such a dict.
+        ratio: cap on the synthetic share of each class, s / (real + s) <= ratio (None: no cap).
+        seed: the bank is a function of (seed, epoch, class, chunk) only.
+        refresh: "epoch" draws new images when :meth:`set_epoch` changes the epoch; an int k every
+            k epochs (generation costs 1/k as much); "fixed" never.
+        bank_batch: images per forward pass (and per bank chunk).
+        return_synthetic_flag: append ``is_synthetic`` to tuples, or add it as a dict key.
+        label_fn: ``label_fn(base) -> labels`` when ``base`` has no ``.targets``/``.labels``.
+        class_map: dataset class (name or label) -> augmenter class (name or index), or None to
+            add nothing for that class. Other classes are matched by name.
+        class_names: names of ``base``'s integer labels when ``base`` does not carry them.
+        image_key, label_key: keys of dict items (MONAI); image_key is guessed if None.
+        verbose: print the plan.
+    """
+
+    def __init__(self, base, augmenter: GenerativeAugmenter, strategy: Any = "not majority",
+                 ratio: float | None = 0.5, seed: int = 0, refresh: str | int = "epoch",
+                 bank_batch: int = 256, return_synthetic_flag: bool = False,
+                 label_fn: Callable | None = None, class_map: Mapping | None = None,
+                 transform: Callable | None = None, target_transform: Callable | None = None,
+                 class_names: Sequence[str] | None = None, image_key: str | None = None,
+                 label_key: str = "label", verbose: bool = False):
+        if not isinstance(augmenter, GenerativeAugmenter):
+            raise ConfigError(f"augmenter must be a GenerativeAugmenter (gan_augment.create(...) or "
+                              f"gan_augment.from_pretrained(...)), got {type(augmenter).__name__}.")
+        if ratio is not None and (not isinstance(ratio, Real) or isinstance(ratio, bool) or not 0 <= ratio <= 1):
+            raise ConfigError(f"ratio is the largest synthetic share of a class, in [0, 1]; got {ratio!r}.")
+        if refresh not in ("epoch", "fixed") and not (isinstance(refresh, int) and not isinstance(refresh, bool) and refresh >= 1):
+            raise ConfigError(f"refresh must be 'epoch', 'fixed' or a number of epochs >= 1, got {refresh!r}.")
+        if not isinstance(bank_batch, int) or bank_batch < 1:
+            raise ConfigError(f"bank_batch must be a positive integer, got {bank_batch!r}.")
+        self.base, self.augmenter = base, augmenter
+        self.seed, self.refresh, self.bank_batch = int(seed), refresh, bank_batch
+        self.return_synthetic_flag = return_synthetic_flag
+        self.transform, self.target_transform = transform, target_transform
+        self.image_key, self.label_key = image_key, label_key
+        self._labels = dataset_labels(base, label_fn, label_key)
+        self.class_names_ = list(class_names) if class_names is not None else dataset_class_names(base)
+        self.plan = self._make_plan(strategy, ratio, class_map)
+        counts = [r.synthetic for r in self.plan.rows]
+        self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()  # seen by persistent workers
+        self._bank: dict[tuple[int, int, int], torch.Tensor] = {}
+        self._form: tuple | None = None
+        if verbose:
+            print(self.plan)
+
+    # ---- planning ------------------------------------------------------------------------------
+    def _normalise_keys(self, strategy: Any, stats: dict) -> Any:
+        """Let a dict strategy name classes by name as well as by label value."""
+        if not isinstance(strategy, Mapping):
+            return strategy
+        by_name = {label_name(k, self.class_names_): k for k in stats}
+        return {(by_name.get(k, k) if isinstance(k, str) and k not in stats else k): v
+                for k, v in strategy.items()}
+
+    def _make_plan(self, strategy, ratio, class_map) -> MixPlan:
+        stats = _class_counts(self._labels)
+        strat = self._normalise_keys(strategy, stats)
+        if callable(strat) and not isinstance(strat, Mapping):
+            fn = strat
+
+            def strat(y):
+                return self._normalise_keys(fn(y), stats)
+        wanted = sampling_targets(strat, self._labels)
+        rows, unmatched = [], []
+        for label, real in stats.items():
+            name = label_name(label, self.class_names_)
+            want = int(wanted.get(label, 0))
+            cap = ratio_cap(real, ratio)
+            n = want if cap is None else min(want, cap)
+            model_class = None
+            if n > 0:
+                found, model_class = match_class(label, name, self.augmenter, class_map)
+                if not found:
+                    unmatched.append(name)
+                if model_class is None:
+                    n = 0
+            rows.append(ClassPlan(label, name, real, want, n, model_class))
+        if unmatched:
+            hint = ""
+            if self.class_names_ is None and not isinstance(next(iter(stats)), str):
+                hint = " The dataset carries no class names: pass class_names=[...] (in label order)."
+            raise ConfigError(
+                f"the augmenter cannot make dataset classes {unmatched}: it knows "
+                f"{self.augmenter.class_names}.{hint} Map them with class_map={{'dataset class': "
+                "'model class'} (None to add nothing), or give strategy a dict of only the classes "
+                "the model knows."
+            )
+        return MixPlan(rows, strategy, ratio)
+
+    # ---- size, labels, epochs ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._labels) + int(self._offsets[-1])
+
+    @property
+    def targets(self) -> list:
+        """Labels of every item (real then synthetic), so samplers can read them cheaply."""
+        synth = [r.label for r in self.plan.rows for _ in range(r.synthetic)]
+        return self._labels.tolist() + synth
+
+    def is_synthetic(self, index: int) -> bool:
+        return index >= len(self._labels)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch[0])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the bank for ``epoch`` (refresh="epoch"); shared with running workers."""
+        self._epoch[0] = int(epoch)
+
+    def _bank_epoch(self) -> int:
+        if self.refresh == "fixed":
+            return 0
+        return self.epoch if self.refresh == "epoch" else self.epoch // self.refresh
+
+    # ---- the bank --------------------------------------------------------------------------------
+    def _chunk(self, row: int, chunk: int) -> torch.Tensor:
+        epoch = self._bank_epoch()
+        key = (epoch, row, chunk)
+        if key not in self._bank:
+            if any(k[0] != epoch for k in self._bank):
+                self._bank = {k: v for k, v in self._bank.items() if k[0] == epoch}
+            plan = self.plan.rows[row]
+            start = chunk * self.bank_batch
+            m = min(self.bank_batch, plan.synthetic - start)
+            g = torch.Generator().manual_seed(chunk_seed(self.seed, epoch, row, chunk))
+            x = self.augmenter.sample(m, labels=plan.model_class if self.augmenter.conditional else None,
+                                      generator=g)
+            form = self._image_form()
+            self._bank[key] = fit_images(x.float().cpu(), form.channels, form.size)
+        return self._bank[key]
+
+    def build_bank(self) -> None:
+        """Generate the whole bank of the current epoch now (e.g. in the main process before
+        forking workers, or to time it); otherwise it is built lazily where it is needed."""
+        for row, r in enumerate(self.plan.rows):
+            for chunk in range(-(-r.synthetic // self.bank_batch)):
+                self._chunk(row, chunk)
+
+    def synthetic_image(self, index: int) -> torch.Tensor:
+        """The uint8 (C, H, W) bank image behind synthetic item ``index`` (absolute index)."""
+        k = index - len(self._labels)
+        row = int(np.searchsorted(self._offsets, k, side="right") - 1)
+        j = k - int(self._offsets[row])
+        return self._chunk(row, j // self.bank_batch)[j % self.bank_batch]
+
+    # ---- forms ---------------------------------------------------------------------------------
+    def _adopted_transforms(self) -> tuple[Callable | None, Callable | None]:
+        if self.transform is not None or self.target_transform is not None:
+            return self.transform, self.target_transform
+        return getattr(self.base, "transform", None), getattr(self.base, "target_transform", None)
+
+    def _raw_probe(self) -> Any:
+        """One real item before any transform: what a synthetic item must look like."""
+        if self.transform is not None or self.target_transform is not None:
+            return self.base[0]
+        if getattr(self.base, "transform", None) is None and getattr(self.base, "target_transform", None) is None:
+            return self.base[0]
+        data = _monai_data(self.base)
+        if data is not None:
+            return data[0]
+        raw = copy.copy(self.base)
+        for attr in ("transform", "target_transform", "transforms"):
+            if hasattr(raw, attr):
+                setattr(raw, attr, None)
+        return raw[0]
+
+    def _find_image_key(self, item: Mapping) -> str:
+        if self.image_key is not None:
+            if self.image_key not in item:
+                raise DataError(f"items have no key {self.image_key!r} (keys: {sorted(item)}).")
+            return self.image_key
+        for k in IMAGE_KEYS:
+            if k in item:
+                return k
+        raise DataError(f"cannot tell which key of the dataset's dicts holds the image (keys: "
+                        f"{sorted(item)}); pass image_key=...")
+
+    def _image_form(self) -> ImageForm:
+        return self._layout()[1]
+
+    def _layout(self) -> tuple:
+        """(container, ImageForm, image key or position, label key or position, label example)."""
+        if self._form is None:
+            if len(self._labels) == 0:
+                raise DataError("the base dataset is empty.")
+            raw = self._raw_probe()
+            if isinstance(raw, Mapping):
+                key = self._find_image_key(raw)
+                img = raw[key]
+                if isinstance(img, (str, Path)):
+                    raise DataError(
+                        f"the dataset's {key!r} entries are file paths that its transform loads; a "
+                        "synthetic image has no file. Put gan_augment.monai.GenerativeReplaced after "
+                        "LoadImaged in your Compose instead, or give SyntheticMix a dataset of arrays."
+                    )
+                self._form = ("dict", ImageForm.of(img, channel_first=True), key, self.label_key,
+                              raw.get(self.label_key))
+            elif isinstance(raw, (tuple, list)) and len(raw) >= 2:
+                self._form = ("tuple", ImageForm.of(raw[0]), 0, 1, raw[1])
+            else:
+                self._form = ("bare", ImageForm.of(raw), None, None, None)
+        return self._form
+
+    def _synthetic_item(self, index: int) -> Any:
+        container, form, ikey, _lkey, like = self._layout()
+        row = int(np.searchsorted(self._offsets, index - len(self._labels), side="right") - 1)
+        plan = self.plan.rows[row]
+        meta = {"filename_or_obj": f"gan-augment:{self.augmenter.name}:{plan.name}:{index}"}
+        img = form.make(self.synthetic_image(index), meta)
+        label = _convert_label(plan.label, like) if like is not None else plan.label
+        tf, ttf = self._adopted_transforms()
+        if container == "dict":
+            item = {ikey: img, self.label_key: label}
+            return tf(item) if tf is not None else item
+        img = tf(img) if tf is not None else img
+        label = ttf(label) if ttf is not None else label
+        return (img, label) if container == "tuple" else img
+
+    def _real_item(self, index: int) -> Any:
+        item = self.base[index]
+        if self.transform is None and self.target_transform is None:
+            return item
+        if isinstance(item, Mapping):
+            return self.transform(item) if self.transform is not None else item
+        if isinstance(item, (tuple, list)):
+            img, label, *rest = item
+            img = self.transform(img) if self.transform is not None else img
+            label = self.target_transform(label) if self.target_transform is not None else label
+            return (img, label, *rest)
+        return self.transform(item) if self.transform is not None else item
+
+    def __getitem__(self, index: int) -> Any:
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"index {index} out of range for SyntheticMix of length {n}")
+        synthetic = index >= len(self._labels)
+        item = self._synthetic_item(index) if synthetic else self._real_item(index)
+        if not self.return_synthetic_flag:
+            return item
+        if isinstance(item, Mapping):
+            return {**item, "is_synthetic": synthetic}
+        if isinstance(item, tuple):
+            return (*item, synthetic)
+        return item, synthetic
+
+    # ---- processes ---------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_bank"] = {}  # a spawned worker rebuilds what it needs (same images)
+        return state
+
+    def __repr__(self) -> str:
+        return (f"SyntheticMix(real={self.plan.n_real}, synthetic={self.plan.n_synthetic}, "
+                f"augmenter={self.augmenter.name!r}, refresh={self.refresh!r}, seed={self.seed})")

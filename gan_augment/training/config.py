@@ -1,0 +1,106 @@
+"""Every knob of the shared training loop, and the small pure helpers the loop's steps use."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from gan_augment.core.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of the shared loop. A backend's ``train_defaults`` override these defaults;
+    the user's values override both."""
+
+    steps: int | None = None  # generator updates; or give epochs
+    epochs: float | None = None  # passes over the data by the discriminator
+    batch_size: int = 64
+    optimizer: str = "adam"  # adam | rmsprop
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    schedule: str = "constant"  # constant | cosine
+    min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
+    n_critic: int = 1  # discriminator updates per generator update
+    ema_decay: float | None = None  # e.g. 0.999: sample from an EMA of the generator
+    seed: int = 0
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+    precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+    out_dir: str | None = None
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    resume: bool = False
+    stop_at: int | None = None  # stop early (staged runs); schedules still span `steps`
+    progress: bool = True
+    grid_size: int = 64
+    monitor_every: int = 0  # 0: off; else diversity/divergence checks every N steps
+    collapse_threshold: float = 0.5  # warn when diversity falls below this share of its first value
+    divergence_patience: int = 5  # consecutive worsening checks of the D loss before a warning
+    early_stop: bool = False  # stop on collapse/divergence instead of warning
+    sync_batchnorm: bool = False  # under torchrun
+
+    @classmethod
+    def build(cls, backend_defaults: dict[str, Any], user: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key in list(backend_defaults) + list(user):
+            if key not in names:
+                import difflib
+
+                close = difflib.get_close_matches(key, sorted(names), n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"unknown training setting {key!r}.{hint} Known: {', '.join(sorted(names))}.")
+        cfg = cls(**{**backend_defaults, **{k: v for k, v in user.items() if v is not None}})
+        cfg.betas = tuple(cfg.betas)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.steps is None and self.epochs is None:
+            raise ConfigError("say how long to train: steps=N or epochs=N.")
+        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
+            raise ConfigError(f"steps must be a positive integer, got {self.steps!r}.")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ConfigError(f"epochs must be positive, got {self.epochs!r}.")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise ConfigError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}.")
+        if self.schedule not in ("constant", "cosine"):
+            raise ConfigError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}.")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}.")
+        if self.batch_size < 1 or self.n_critic < 1:
+            raise ConfigError("batch_size and n_critic must be at least 1.")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must lie in (0, 1), got {self.ema_decay!r}.")
+
+
+@dataclass
+class StepContext:
+    """What a backend's loss needs besides the networks: the run's RNG, step and device."""
+
+    rng: torch.Generator
+    step: int
+    total_steps: int
+    device: torch.device
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The data order of one epoch: a pure function of (seed, epoch), so resume needs no state."""
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
+    return torch.randperm(n, generator=g)

@@ -1,0 +1,303 @@
+"""The one training loop every adversarial backend shares.
+
+A backend supplies networks and its discriminator/generator losses; this loop owns devices,
+precision, optimisers, schedules, n_critic, EMA, logging, sample grids, checkpoints, exact
+resume, divergence checks and (under torchrun) gradient averaging across processes.
+
+Exact resume: every random draw inside a step comes from one generator whose state is saved,
+and the data order is a pure function of (seed, epoch), so N steps + resume + N steps equals
+2N steps straight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.distributed as dist
+
+from gan_augment.core.data import as_dataset
+from gan_augment.core.errors import ConfigError, TrainingDiverged
+from gan_augment.core.plots import save_grid, save_loss_curve
+from gan_augment.training.checkpoint import CHECKPOINT_NAME, CheckpointMixin, jsonable
+from gan_augment.training.config import StepContext, TrainConfig, epoch_permutation, pick_device
+from gan_augment.training.distributed import sync_buffers, sync_grads
+from gan_augment.training.monitors import MonitorMixin
+
+if TYPE_CHECKING:  # the base class lives a layer up, in gan_augment.gan, and calls this loop
+    from gan_augment.gan.adversarial import AdversarialAugmenter
+
+#: what the loop uses of a model: gan_augment.AdversarialAugmenter provides all of it
+TRAINABLE = ("generator", "discriminator", "discriminator_loss", "generator_loss", "prepare",
+             "rebuild", "sample_latent", "generate", "sampling_module", "train_defaults")
+
+
+class Trainer(CheckpointMixin, MonitorMixin):
+    """Train one :class:`AdversarialAugmenter`. ``Trainer(model, steps=1000, out_dir="runs/x").fit(data)``."""
+
+    def __init__(self, model: AdversarialAugmenter, **config: Any):
+        missing = [a for a in TRAINABLE if not hasattr(type(model), a)]  # the class: properties build nets
+        if missing:
+            raise ConfigError(f"the shared trainer trains adversarial backends (subclasses of "
+                              f"gan_augment.AdversarialAugmenter), not {type(model).__name__}: it lacks "
+                              f"{', '.join(missing)}.")
+        self.model = model
+        self.cfg = TrainConfig.build(dict(type(model).train_defaults), config)
+        self.rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        self.world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        self.is_main = self.rank == 0
+        self.device = pick_device(self.cfg.device)
+        self.out = Path(self.cfg.out_dir) if self.cfg.out_dir else None
+        self.history: list[dict[str, Any]] = []
+        self.step = 0
+        self.prepared = False
+        self.best: dict[str, Any] | None = None
+        self.monitor_state: dict[str, Any] = {}
+
+    # ---- precision -------------------------------------------------------------------------
+    def _amp_dtype(self) -> torch.dtype | None:
+        p = self.cfg.precision
+        if p == "fp32" or (p == "auto" and self.device.type != "cuda"):
+            return None
+        if p == "auto":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if p == "bf16" else torch.float16
+
+    def autocast(self):
+        dtype = self._amp_dtype()
+        return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    # ---- setup -----------------------------------------------------------------------------
+    def _optimizer(self, params, lr):
+        if self.cfg.optimizer == "adam":
+            return torch.optim.Adam(params, lr=lr, betas=self.cfg.betas)
+        return torch.optim.RMSprop(params, lr=lr)
+
+    def _scheduler(self, opt):
+        if self.cfg.schedule == "cosine":
+            eta_min = opt.param_groups[0]["lr"] * self.cfg.min_lr_ratio
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.total_steps, eta_min=eta_min)
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+    def _setup(self, data) -> None:
+        m = self.model
+        self.data = as_dataset(data, image_size=m.config["image_size"], channels=m.config["channels"])
+        if m.config["class_names"] is None:
+            m.config["class_names"] = list(self.data.class_names) if m.conditional else (
+                list(self.data.class_names) if len(self.data.class_names) == 1 else None)
+            m.rebuild()
+        elif list(self.data.class_names) != m.class_names and (m.conditional or len(self.data.class_names) > 1):
+            raise ConfigError(
+                f"the data's classes {self.data.class_names} differ from the model's {m.class_names}; "
+                "create the model with class_names=data.class_names, or select classes with --classes."
+            )
+        self.images = self.data.tensor()  # uint8 N,C,H,W in memory
+        n = len(self.images)
+        self.batch_size = min(self.cfg.batch_size, n)
+        if self.batch_size < self.cfg.batch_size:
+            warnings.warn(f"only {n} images: batch size lowered from {self.cfg.batch_size} to {n}.", stacklevel=3)
+        self.labels = torch.as_tensor(self.data.labels, dtype=torch.long)
+        self.batches_per_epoch = max(1, n // self.batch_size)
+        if self.cfg.steps is not None:
+            self.total_steps = self.cfg.steps
+        else:
+            self.total_steps = max(1, math.ceil(self.cfg.epochs * self.batches_per_epoch / self.cfg.n_critic))
+        G, D = m.generator.to(self.device), m.discriminator.to(self.device)
+        if self.world > 1 and self.cfg.sync_batchnorm:
+            m._generator = G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
+            m._discriminator = D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
+        if self.world > 1:
+            for mod in (G, D):  # every rank starts from rank 0's weights
+                for t in list(mod.parameters()) + list(mod.buffers()):
+                    dist.broadcast(t.data, src=0)
+        self.opt_g = self._optimizer(G.parameters(), self.cfg.lr_g)
+        self.opt_d = self._optimizer(D.parameters(), self.cfg.lr_d)
+        self.sched_g, self.sched_d = self._scheduler(self.opt_g), self._scheduler(self.opt_d)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self._amp_dtype() == torch.float16)
+        if self.cfg.ema_decay is not None:
+            from torch.optim.swa_utils import AveragedModel
+
+            m.ema = AveragedModel(G, multi_avg_fn=self._ema_update, use_buffers=True)
+        else:
+            m.ema = None
+        gen_device = self.device if self.device.type in ("cuda", "cpu") else torch.device("cpu")
+        self.rng = torch.Generator(device=gen_device).manual_seed(self.cfg.seed * 7919 + 17 + self.rank)
+        grid_rng = torch.Generator().manual_seed(self.cfg.seed + 1)
+        k = self.cfg.grid_size
+        self.grid_labels = (torch.arange(k) % m.num_classes) if m.conditional else None
+        self.grid_z = m.sample_latent(k, self.grid_labels, generator=grid_rng)
+
+    def ema_decay_now(self) -> float:
+        """EMA decay with warm-up, min(decay, (1 + t) / (10 + t)) at generator step t, so that a
+        short or young run's average is not dominated by the untrained initial weights."""
+        t = self.step
+        return min(self.cfg.ema_decay, (1 + t) / (10 + t))
+
+    def _ema_update(self, ema_params, params, num_averaged) -> None:
+        # the step count comes from Python, not from num_averaged: no host sync on GPU
+        floats = [(e, p) for e, p in zip(ema_params, params) if e.is_floating_point()]
+        if floats:
+            torch._foreach_lerp_([e for e, _ in floats], [p for _, p in floats], 1.0 - self.ema_decay_now())
+        for e, p in zip(ema_params, params):  # counters such as num_batches_tracked are copied
+            if not e.is_floating_point():
+                e.copy_(p)
+
+    # ---- data ------------------------------------------------------------------------------
+    def batch(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k-th discriminator batch of the run (this rank's share), in [-1, 1] on device."""
+        epoch, pos = divmod(k, self.batches_per_epoch)
+        if getattr(self, "_perm_epoch", None) != epoch:  # one permutation per epoch, not per batch
+            self._perm = epoch_permutation(len(self.images), self.cfg.seed, epoch)
+            self._perm_epoch = epoch
+        perm = self._perm
+        idx = perm[pos * self.batch_size:(pos + 1) * self.batch_size][self.rank::self.world]
+        x = self.images[idx].to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
+        return x, self.labels[idx].to(self.device, non_blocking=True)
+
+    # ---- the loop --------------------------------------------------------------------------
+    def fit(self, data) -> AdversarialAugmenter:
+        from tqdm.auto import tqdm
+
+        self._setup(data)
+        if self.cfg.resume:
+            self.load_checkpoint()
+        elif self.out is not None and (self.out / CHECKPOINT_NAME).exists():
+            raise ConfigError(
+                f"{self.out} already holds a run (checkpoint at step "
+                f"{self._checkpoint_step(self.out / CHECKPOINT_NAME)}); pass --resume to continue it "
+                "or choose a new --out folder."
+            )
+        if self.out is not None and self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        m, cfg = self.model, self.cfg
+        if not self.prepared:
+            m.prepare(self)
+            self.prepared = True
+        G, D = m.generator, m.discriminator
+        G.train()
+        D.train()
+        end = min(self.total_steps, cfg.stop_at) if cfg.stop_at else self.total_steps
+        pending: list[tuple[int, torch.Tensor, torch.Tensor, dict]] = []
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (cfg.progress and self.is_main),
+                   desc=f"{m.name}", unit="step", dynamic_ncols=True)
+        t0 = time.perf_counter()
+        try:
+            while self.step < end:
+                ctx = StepContext(self.rng, self.step, self.total_steps, self.device)
+                labels = None
+                for i in range(cfg.n_critic):
+                    real, labels = self.batch(self.step * cfg.n_critic + i)
+                    with self.autocast():
+                        d_loss, d_logs = m.discriminator_loss(G, D, real, labels, ctx)
+                    self.opt_d.zero_grad(set_to_none=True)
+                    self.scaler.scale(d_loss).backward()
+                    sync_grads(self.world, D)
+                    self.scaler.step(self.opt_d)
+                    self.scaler.update()
+                D.requires_grad_(False)
+                try:
+                    with self.autocast():
+                        g_loss, g_logs = m.generator_loss(G, D, labels, ctx)
+                    self.opt_g.zero_grad(set_to_none=True)
+                    self.scaler.scale(g_loss).backward()
+                finally:
+                    D.requires_grad_(True)
+                sync_grads(self.world, G)
+                self.scaler.step(self.opt_g)
+                self.scaler.update()
+                sync_buffers(self.world, G, D)
+                self.sched_g.step()
+                self.sched_d.step()
+                if m.ema is not None:
+                    m.ema.update_parameters(G)
+                self.step += 1
+                bar.update(1)
+                pending.append((self.step, d_loss.detach(), g_loss.detach(), {**d_logs, **g_logs}))
+                boundary = self.step == end
+                if self.step % cfg.log_every == 0 or boundary or self._due(cfg.checkpoint_every) or self._due(cfg.sample_every):
+                    self._flush(pending, bar, time.perf_counter() - t0)
+                    pending = []
+                if cfg.monitor_every and self.step % cfg.monitor_every == 0:
+                    self._monitor()
+                if self.out is not None:
+                    if self.is_main and (self._due(cfg.sample_every) or boundary):
+                        self.write_grid()
+                        self.write_loss_curve()
+                    if self._due(cfg.checkpoint_every) or boundary:
+                        self.save_checkpoint()  # every rank joins: RNG states are gathered
+        finally:
+            bar.close()
+        # the run folder's model was written with the checkpoint at the loop's last step
+        m.training_summary = self.summary()
+        return m
+
+    def _due(self, every: int) -> bool:
+        return bool(every) and self.step % every == 0
+
+    def _flush(self, pending, bar, elapsed: float) -> None:
+        """Check the buffered losses (one host sync per log interval) and log them."""
+        if not pending:
+            return
+        losses = torch.stack([torch.stack([d.float(), g.float()]) for _, d, g, _ in pending]).cpu()
+        finite = torch.isfinite(losses).all(dim=1)
+        first_bad = torch.tensor([int((~finite).nonzero()[0, 0]) if not bool(finite.all()) else len(pending)])
+        if self.world > 1:  # every rank stops at the same step, or none does
+            dist.all_reduce(first_bad, op=dist.ReduceOp.MIN)
+        if int(first_bad) < len(pending):
+            bad = int(first_bad)
+            step, which = pending[bad][0], "discriminator" if not torch.isfinite(losses[bad, 0]) else "generator"
+            kept = (f"the last good checkpoint is {self.out / CHECKPOINT_NAME} (step "
+                    f"{self._checkpoint_step(self.out / CHECKPOINT_NAME)})"
+                    if self.out is not None and (self.out / CHECKPOINT_NAME).exists() else "no checkpoint was written")
+            raise TrainingDiverged(
+                f"the {which} loss became {losses[bad].tolist()} at step {step}; training stopped and "
+                f"{kept}. Lower the learning rates, use fp32, or (WGAN-GP) raise the penalty, then --resume."
+            )
+        step, d, g, logs = pending[-1]
+        rec = {"step": step, "d_loss": float(losses[-1, 0]), "g_loss": float(losses[-1, 1]),
+               "lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"],
+               "elapsed_s": round(elapsed, 3)}
+        rec.update({k: float(v) for k, v in logs.items()})
+        self.history.append(rec)
+        bar.set_postfix(d=f"{rec['d_loss']:.3f}", g=f"{rec['g_loss']:.3f}")
+        if self.is_main and self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+
+    # ---- outputs ---------------------------------------------------------------------------
+    def grid_images(self) -> torch.Tensor:
+        x = self._fixed_samples(self.model.sampling_module(), self.cfg.grid_size)
+        return (x.clamp(-1, 1) + 1) / 2
+
+    def write_grid(self) -> Path:
+        images, nrow = self.grid_images(), int(math.sqrt(self.cfg.grid_size))
+        path = self.out / "samples" / f"step_{self.step:07d}.png"
+        save_grid(images, path, nrow=nrow)
+        save_grid(images, self.out / "samples.png", nrow=nrow)
+        return path
+
+    def write_loss_curve(self) -> Path:
+        return save_loss_curve(self.history, self.out / "loss_curve.png", title=f"{self.model.name} losses")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "steps": self.step,
+            "batch_size": self.batch_size,
+            "images": len(self.images),
+            "class_counts": self.data.class_counts(),
+            "data_source": Path(self.data.source).name,
+            "train_config": jsonable(dataclasses.asdict(self.cfg)),
+            "last_losses": self.history[-1] if self.history else None,
+            "monitor_warnings": self.monitor_state.get("warnings", []),
+        }
+
+    def _write_model(self) -> None:
+        self.model.training_summary = self.summary()
+        self.model.save_pretrained(self.out, card=False)
