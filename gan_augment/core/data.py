@@ -7,7 +7,6 @@ labels in names), so the mixer can plan counts cheaply. Images are uint8, channe
 from __future__ import annotations
 
 import csv
-import difflib
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 
 from gan_augment.core.errors import DataError
 from gan_augment.core.layout import match_layout
+from gan_augment.core.naming import did_you_mean
 
 MIN_SIDE = 4
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
@@ -126,8 +126,7 @@ class ImageDataset(torch.utils.data.Dataset):
 def _class_index(name: str, names: Sequence[str], source: str) -> int:
     if name in names:
         return list(names).index(name)
-    close = difflib.get_close_matches(name, list(names), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, list(names))
     raise DataError(f"unknown class {name!r} in {source}.{hint} Classes there: {', '.join(names)}.")
 
 

@@ -30,7 +30,7 @@ from gan_augment.mix.labels import (
     match_class,
 )
 from gan_augment.mix.plan import ClassPlan, MixPlan
-from gan_augment.mix.strategy import _class_counts, ratio_cap, sampling_targets
+from gan_augment.mix.strategy import class_counts, ratio_cap, sampling_targets
 
 IMAGE_KEYS = ("image", "img", "images", "pixel_values", "input")
 
@@ -104,7 +104,7 @@ class SyntheticMix(torch.utils.data.Dataset):
                 for k, v in strategy.items()}
 
     def _make_plan(self, strategy, ratio, class_map) -> MixPlan:
-        stats = _class_counts(self._labels)
+        stats = class_counts(self._labels)
         strat = self._normalise_keys(strategy, stats)
         if callable(strat) and not isinstance(strat, Mapping):
             fn = strat

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from gan_augment.core.errors import ConfigError
+from gan_augment.core.naming import did_you_mean
 
 
 @dataclass
@@ -50,10 +51,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         for key in list(backend_defaults) + list(user):
             if key not in names:
-                import difflib
-
-                close = difflib.get_close_matches(key, sorted(names), n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(key, sorted(names))
                 raise ConfigError(f"unknown training setting {key!r}.{hint} Known: {', '.join(sorted(names))}.")
         cfg = cls(**{**backend_defaults, **{k: v for k, v in user.items() if v is not None}})
         cfg.betas = tuple(cfg.betas)
