@@ -108,7 +108,12 @@ class ImageDataset(torch.utils.data.Dataset):
                 t = match_layout(t, self.channels, self.image_size)
                 self._cache = t.contiguous()
             else:
-                self._cache = torch.stack([self._to_chw(self._decode(i)) for i in range(len(self))])
+                decoded = [self._to_chw(self._decode(i)) for i in range(len(self))]
+                shapes = sorted({tuple(t.shape) for t in decoded})
+                if len(shapes) > 1:  # e.g. grey DICOM next to RGB PNGs, or mixed sizes
+                    raise DataError(f"{self.source}: images differ in shape (C, H, W) {shapes[:3]}; "
+                                    "pass channels= (1 or 3) and image_size= to convert them.")
+                self._cache = torch.stack(decoded)
         return self._cache
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> ImageDataset:

@@ -322,6 +322,13 @@ def test_bad_options_and_files_are_clear_errors(tmp_path):
         ga.load_dataset(tmp_path).tensor()
 
 
+def test_grey_scans_next_to_rgb_pngs_need_channels(scans):
+    root, _ = scans
+    with pytest.raises(ga.DataError, match=r"differ in shape.*pass channels="):
+        ga.load_dataset(root).tensor()  # PNGs decode as RGB unless asked, scans stay grey
+    assert ga.load_dataset(root, channels=3).tensor().shape == (5, 3, H, W)
+
+
 @pytest.mark.parametrize("package, suffix", [("pydicom", "dcm"), ("nibabel", "nii.gz")])
 def test_missing_extra_names_the_install_command(tmp_path, monkeypatch, package, suffix):
     (tmp_path / "a").mkdir()
