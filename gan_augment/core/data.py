@@ -1,7 +1,8 @@
 """Image datasets from .npz, ImageFolder directories and CSV files.
 
 Labels are read without decoding images (npz arrays load one at a time; folders and CSVs hold
-labels in names), so the mixer can plan counts cheaply. Images are uint8, channel-first.
+labels in names), so the mixer can plan counts cheaply. Images are uint8, channel-first. Folders and
+CSVs may list DICOM and NIfTI files (read by gan_augment.core.medical).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_augment.core.errors import DataError
+from gan_augment.core.errors import ConfigError, DataError
 from gan_augment.core.layout import match_layout
+from gan_augment.core.medical import MEDICAL_SUFFIXES, check_window, medical_kind, read_medical
 from gan_augment.core.naming import did_you_mean
 
 MIN_SIDE = 4
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+FILE_SUFFIXES = IMAGE_SUFFIXES | set(MEDICAL_SUFFIXES)
 SHARED_DATA_HINT = (
     "The PBC blood-cell data (Acevedo et al., Data in Brief 30 (2020) 105474, CC BY 4.0) "
     "is expected at ../shared/data/."
@@ -31,13 +34,16 @@ class ImageDataset(torch.utils.data.Dataset):
     """Images (uint8, C x H x W) with integer labels and class names.
 
     ``images`` is either an in-memory uint8 array (N, H, W, C) or a list of file paths decoded
-    on access. ``labels`` index ``class_names``.
+    on access. ``labels`` index ``class_names``. ``read_options`` (``window``, ``slice_index``)
+    go to the DICOM/NIfTI reader.
     """
 
     def __init__(self, images: np.ndarray | Sequence[str], labels: np.ndarray,
                  class_names: Sequence[str], image_size: int | None = None,
-                 channels: int | None = None, source: str = "memory"):
+                 channels: int | None = None, source: str = "memory",
+                 read_options: dict | None = None):
         self._images = images
+        self.read_options = dict(read_options or {})
         self.labels = np.asarray(labels, dtype=np.int64)
         self.class_names = [str(c) for c in class_names]
         self.image_size = image_size
@@ -66,6 +72,8 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def _decode(self, i: int) -> np.ndarray:
         img = self._images[i]
+        if isinstance(img, (str, Path)) and medical_kind(img):
+            return read_medical(img, **self.read_options)
         if isinstance(img, (str, Path)):
             from PIL import Image
 
@@ -100,14 +108,19 @@ class ImageDataset(torch.utils.data.Dataset):
                 t = match_layout(t, self.channels, self.image_size)
                 self._cache = t.contiguous()
             else:
-                self._cache = torch.stack([self._to_chw(self._decode(i)) for i in range(len(self))])
+                decoded = [self._to_chw(self._decode(i)) for i in range(len(self))]
+                shapes = sorted({tuple(t.shape) for t in decoded})
+                if len(shapes) > 1:  # e.g. grey DICOM next to RGB PNGs, or mixed sizes
+                    raise DataError(f"{self.source}: images differ in shape (C, H, W) {shapes[:3]}; "
+                                    "pass channels= (1 or 3) and image_size= to convert them.")
+                self._cache = torch.stack(decoded)
         return self._cache
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> ImageDataset:
         idx = np.asarray(indices, dtype=np.int64)
         imgs = self._images[idx] if isinstance(self._images, np.ndarray) else [self._images[i] for i in idx]
         return ImageDataset(imgs, self.labels[idx], self.class_names, self.image_size,
-                            self.channels, self.source)
+                            self.channels, self.source, self.read_options)
 
     def select_classes(self, names: Sequence[str]) -> ImageDataset:
         """Keep only ``names`` (in that order); labels are renumbered 0..k-1."""
@@ -215,23 +228,24 @@ def _check_image_array(arr: np.ndarray, source: str) -> np.ndarray:
     return arr
 
 
-def read_image_folder(path: Path, image_size, channels, classes) -> ImageDataset:
+def read_image_folder(path: Path, image_size, channels, classes, read_options=None) -> ImageDataset:
     class_dirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_dirs:
         raise DataError(f"{path} has no class sub-folders; an ImageFolder is root/<class>/<image>.png.")
     files, labels = [], []
     for i, d in enumerate(class_dirs):
         for f in sorted(d.rglob("*")):
-            if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
+            if not f.name.startswith(".") and (f.suffix.lower() in IMAGE_SUFFIXES or medical_kind(f)):
                 files.append(str(f))
                 labels.append(i)
     if not files:
-        raise DataError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class folders.")
-    ds = ImageDataset(files, np.array(labels), [d.name for d in class_dirs], image_size, channels, str(path))
+        raise DataError(f"{path}: no images ({', '.join(sorted(FILE_SUFFIXES))}) in its class folders.")
+    ds = ImageDataset(files, np.array(labels), [d.name for d in class_dirs], image_size, channels, str(path),
+                      read_options)
     return ds.select_classes(classes) if classes else ds
 
 
-def read_csv(path: Path, image_size, channels, split, classes) -> ImageDataset:
+def read_csv(path: Path, image_size, channels, split, classes, read_options=None) -> ImageDataset:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or not {"path", "label"} <= set(rows[0]):
@@ -246,23 +260,31 @@ def read_csv(path: Path, image_size, channels, split, classes) -> ImageDataset:
     if missing:
         raise DataError(f"{path}: {len(missing)} listed images do not exist, e.g. {missing[0]}.")
     labels = np.array([names.index(r["label"]) for r in rows], dtype=np.int64)
-    ds = ImageDataset(files, labels, names, image_size, channels, str(path))
+    ds = ImageDataset(files, labels, names, image_size, channels, str(path), read_options)
     return ds.select_classes(classes) if classes else ds
 
 
 def load_dataset(path: str | Path, split: str | None = None, classes: Sequence[str] | None = None,
-                 image_size: int | None = None, channels: int | None = None) -> ImageDataset:
-    """Open a .npz, ImageFolder directory or CSV (path,label[,split]) as an :class:`ImageDataset`."""
+                 image_size: int | None = None, channels: int | None = None,
+                 window: Sequence[float] | None = None, slice: int | None = None) -> ImageDataset:
+    """Open a .npz, ImageFolder directory or CSV (path,label[,split]) as an :class:`ImageDataset`.
+
+    Folders and CSVs may hold DICOM/NIfTI files: ``window=(center, width)`` sets their intensity
+    window and ``slice`` the slice of 3D volumes (default: the middle one); see core/medical.py.
+    """
+    if slice is not None and (isinstance(slice, bool) or not isinstance(slice, (int, np.integer))):
+        raise ConfigError(f"slice must be an integer index along a volume's last axis, got {slice!r}.")
+    read_options = {"window": check_window(window), "slice_index": slice}
     path = Path(path).expanduser()
     _check_exists(path)
     if path.is_dir():
         if split is not None and (path / split).is_dir():
             path = path / split
-        return read_image_folder(path, image_size, channels, classes)
+        return read_image_folder(path, image_size, channels, classes, read_options)
     if path.suffix == ".npz":
         return read_npz(path, image_size, channels, split, classes)
     if path.suffix == ".csv":
-        return read_csv(path, image_size, channels, split, classes)
+        return read_csv(path, image_size, channels, split, classes, read_options)
     raise DataError(f"unsupported data {path}: use a .npz, an ImageFolder directory or a .csv of path,label.")
 
 
@@ -285,7 +307,8 @@ def as_dataset(data: Any, image_size: int | None = None, channels: int | None = 
             return data
         views = data.__dict__.setdefault("_views", {})  # decode/resize once per (size, channels)
         if (size, ch) not in views:
-            views[(size, ch)] = ImageDataset(data._images, data.labels, data.class_names, size, ch, data.source)
+            views[(size, ch)] = ImageDataset(data._images, data.labels, data.class_names, size, ch, data.source,
+                                             data.read_options)
         return views[(size, ch)]
     if isinstance(data, (str, Path)):
         return load_dataset(data, image_size=image_size, channels=channels)
