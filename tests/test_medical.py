@@ -14,6 +14,7 @@ from PIL import Image
 
 import gan_augment as ga
 from gan_augment.core import medical
+from gan_augment.core.layout import resize_uint8
 
 pydicom = pytest.importorskip("pydicom")
 nib = pytest.importorskip("nibabel")
@@ -282,9 +283,9 @@ def test_window_and_image_size_pass_through_folder_and_csv(scans, tmp_path):
     # the options survive class selection and the trainer's resized view
     sub = ga.load_dataset(root, channels=1, window=(100, 151), classes=["tumour"])
     assert sub.read_options["window"] == (100.0, 151.0) and len(sub) == 3
-    small = ga.data.as_dataset(ds, image_size=8, channels=1).tensor()
+    small = ga.as_dataset(ds, image_size=8, channels=1).tensor()
     assert small.shape == (5, 1, 8, 8)
-    np.testing.assert_array_equal(small, ga.data.resize_uint8(x, 8))
+    np.testing.assert_array_equal(small, resize_uint8(x, 8))
     # a CSV of path,label reads the same files the same way
     table = tmp_path / "scans.csv"
     with open(table, "w", newline="") as f:
@@ -295,7 +296,7 @@ def test_window_and_image_size_pass_through_folder_and_csv(scans, tmp_path):
     c = ga.load_dataset(table, channels=1, window=(100, 151), image_size=16)
     assert c.class_names == ["cyst", "tumour"] and c.labels.tolist() == ds.labels.tolist()
     assert c.tensor().shape == (5, 1, 16, 16) and c.tensor().dtype == torch.uint8
-    np.testing.assert_array_equal(c.tensor(), ga.data.resize_uint8(x, 16))
+    np.testing.assert_array_equal(c.tensor(), resize_uint8(x, 16))
 
 
 def test_slice_passes_through_load_dataset(tmp_path):
