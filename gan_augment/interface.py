@@ -238,6 +238,16 @@ class AdversarialAugmenter(GenerativeAugmenter):
     def prepare(self, trainer) -> None:
         """Optional stage before adversarial training (BAGAN's autoencoder); default: nothing."""
 
+    def augmented_critic(self, D: nn.Module, setting: str | None, n_images: int) -> nn.Module | None:
+        """DiffAugment for this run's critic: ``D`` wrapped in an AugmentedCritic, or None when
+        ``setting`` ("auto", a policy such as "color,translation,cutout", or "none") is off for
+        ``n_images`` training images. The trainer calls it once per fit and gives the wrapper to
+        both losses; a backend that augments its critic inputs itself can return None."""
+        from gan_augment.gan.diffaugment import AugmentedCritic, resolve_policy
+
+        ops = resolve_policy(setting, n_images)
+        return AugmentedCritic(D, ops) if ops else None
+
     # -- sampling
     def sample_latent(self, n: int, labels, generator=None, device=None) -> torch.Tensor:
         dev = generator.device if generator is not None else (device or "cpu")

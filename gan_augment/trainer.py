@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -73,6 +74,9 @@ class TrainConfig:
     divergence_patience: int = 5  # consecutive worsening checks of the D loss before a warning
     early_stop: bool = False  # stop on collapse/divergence instead of warning
     sync_batchnorm: bool = False  # under torchrun
+    # DiffAugment on every critic input: "auto" (on below 5,000 training images), a policy such as
+    # "color,translation,cutout", or "none"/None (off)
+    diffaugment: str | None = "auto"
 
     @classmethod
     def build(cls, backend_defaults: dict[str, Any], user: dict[str, Any]) -> TrainConfig:
@@ -84,7 +88,8 @@ class TrainConfig:
                 close = difflib.get_close_matches(key, sorted(names), n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(f"unknown training setting {key!r}.{hint} Known: {', '.join(sorted(names))}.")
-        cfg = cls(**{**backend_defaults, **{k: v for k, v in user.items() if v is not None}})
+        given = {k: v for k, v in user.items() if v is not None or k == "diffaugment"}  # None: off
+        cfg = cls(**{**backend_defaults, **given})
         cfg.betas = tuple(cfg.betas)
         cfg.validate()
         return cfg
@@ -106,6 +111,9 @@ class TrainConfig:
             raise ConfigError("batch_size and n_critic must be at least 1.")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"ema_decay must lie in (0, 1), got {self.ema_decay!r}.")
+        if self.diffaugment is not None and not isinstance(self.diffaugment, str):
+            raise ConfigError(f"diffaugment must be 'auto', a policy such as 'color,translation,cutout', "
+                              f"or 'none'; got {self.diffaugment!r}.")
 
 
 @dataclass
@@ -153,6 +161,7 @@ class Trainer:
         self.prepared = False
         self.best: dict[str, Any] | None = None
         self.monitor_state: dict[str, Any] = {}
+        self.diffaugment: str | None = None  # the policy this run's critic sees, once fit() resolves it
 
     # ---- precision -------------------------------------------------------------------------
     def _amp_dtype(self) -> torch.dtype | None:
@@ -276,6 +285,8 @@ class Trainer:
         G, D = m.generator, m.discriminator
         G.train()
         D.train()
+        aug = self._augmented_critic(D)
+        critic = aug if aug is not None else D
         end = min(self.total_steps, cfg.stop_at) if cfg.stop_at else self.total_steps
         pending: list[tuple[int, torch.Tensor, torch.Tensor, dict]] = []
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not (cfg.progress and self.is_main),
@@ -284,11 +295,13 @@ class Trainer:
         try:
             while self.step < end:
                 ctx = StepContext(self.rng, self.step, self.total_steps, self.device)
+                if aug is not None:
+                    aug.rng = ctx.rng
                 labels = None
                 for i in range(cfg.n_critic):
                     real, labels = self.batch(self.step * cfg.n_critic + i)
                     with self.autocast():
-                        d_loss, d_logs = m.discriminator_loss(G, D, real, labels, ctx)
+                        d_loss, d_logs = m.discriminator_loss(G, critic, real, labels, ctx)
                     self.opt_d.zero_grad(set_to_none=True)
                     self.scaler.scale(d_loss).backward()
                     self._sync_grads(D)
@@ -297,7 +310,7 @@ class Trainer:
                 D.requires_grad_(False)
                 try:
                     with self.autocast():
-                        g_loss, g_logs = m.generator_loss(G, D, labels, ctx)
+                        g_loss, g_logs = m.generator_loss(G, critic, labels, ctx)
                     self.opt_g.zero_grad(set_to_none=True)
                     self.scaler.scale(g_loss).backward()
                 finally:
@@ -330,6 +343,21 @@ class Trainer:
         # the run folder's model was written with the checkpoint at the loop's last step
         m.training_summary = self.summary()
         return m
+
+    def _augmented_critic(self, D: torch.nn.Module) -> torch.nn.Module | None:
+        """Resolve cfg.diffaugment for this data (the model wraps D), say it once, and warn when a
+        resumed run's checkpoint was trained with another policy (resume is then not exact)."""
+        aug = self.model.augmented_critic(D, self.cfg.diffaugment, len(self.images))
+        self.diffaugment = aug.policy if aug is not None else None
+        saved = getattr(self, "_checkpoint_diffaugment", self.diffaugment)
+        if saved != self.diffaugment:
+            warnings.warn(f"the checkpoint was trained with DiffAugment {saved or 'off'} and this run "
+                          f"uses {self.diffaugment or 'off'}: training continues, but not exactly; pass "
+                          f"diffaugment={saved or 'none'!r} to continue as before.", stacklevel=3)
+        if self.is_main and self.cfg.progress:
+            print(f"DiffAugment: {self.diffaugment or 'off'} (diffaugment={self.cfg.diffaugment!r}, "
+                  f"{len(self.images)} training images)", file=sys.stderr, flush=True)
+        return aug
 
     def _due(self, every: int) -> bool:
         return bool(every) and self.step % every == 0
@@ -466,6 +494,7 @@ class Trainer:
             "train_config": _jsonable(dataclasses.asdict(self.cfg)),
             "last_losses": self.history[-1] if self.history else None,
             "monitor_warnings": self.monitor_state.get("warnings", []),
+            "diffaugment": self.diffaugment,
         }
 
     def _write_model(self) -> None:
@@ -521,6 +550,7 @@ class Trainer:
             "monitor_state": self.monitor_state,
             "ema": m.ema is not None,
             "world_size": self.world,
+            "diffaugment": self.diffaugment,
         }
         atomic_save_safetensors(tensors, path, metadata={"trainer_state": json.dumps(state)})
         if path.name == CHECKPOINT_NAME:
@@ -573,6 +603,7 @@ class Trainer:
         self.prepared = bool(state.get("prepared", True))
         self.best = state.get("best")
         self.monitor_state = state.get("monitor_state") or {}
+        self._checkpoint_diffaugment = state.get("diffaugment")
         metrics = self.out / "metrics.jsonl"
         if metrics.exists():  # forget what was logged after the checkpoint
             kept = [ln for ln in metrics.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= self.step]

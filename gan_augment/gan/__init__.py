@@ -1,0 +1,1 @@
+"""GAN building blocks: networks, losses, the adversarial base class and DiffAugment."""
