@@ -31,18 +31,21 @@ class ImageDataset(torch.utils.data.Dataset):
     """Images (uint8, C x H x W) with integer labels and class names.
 
     ``images`` is either an in-memory uint8 array (N, H, W, C) or a list of file paths decoded
-    on access. ``labels`` index ``class_names``.
+    on access. ``labels`` index ``class_names``. ``split`` names the file's split the rows come
+    from ("train", "test", or "test+train" when a file was read whole; None when unknown), so
+    code that must never see test images can refuse them.
     """
 
     def __init__(self, images: np.ndarray | Sequence[str], labels: np.ndarray,
                  class_names: Sequence[str], image_size: int | None = None,
-                 channels: int | None = None, source: str = "memory"):
+                 channels: int | None = None, source: str = "memory", split: str | None = None):
         self._images = images
         self.labels = np.asarray(labels, dtype=np.int64)
         self.class_names = [str(c) for c in class_names]
         self.image_size = image_size
         self.channels = channels
         self.source = source
+        self.split = split
         if len(self.labels) != len(images):
             raise DataError(f"{source}: {len(images)} images but {len(self.labels)} labels.")
         if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
@@ -107,7 +110,7 @@ class ImageDataset(torch.utils.data.Dataset):
         idx = np.asarray(indices, dtype=np.int64)
         imgs = self._images[idx] if isinstance(self._images, np.ndarray) else [self._images[i] for i in idx]
         return ImageDataset(imgs, self.labels[idx], self.class_names, self.image_size,
-                            self.channels, self.source)
+                            self.channels, self.source, self.split)
 
     def select_classes(self, names: Sequence[str]) -> ImageDataset:
         """Keep only ``names`` (in that order); labels are renumbered 0..k-1."""
@@ -210,7 +213,8 @@ def read_npz(path: Path, image_size: int | None, channels: int | None,
             images = arr[rows]
         else:
             images = np.empty((len(rows), 0, 0, 0), dtype=np.uint8)
-    ds = ImageDataset(images, labels[rows], names, image_size, channels, source=str(path))
+    present = split if split is not None else ("+".join(sorted(set(splits.tolist()))) if splits is not None else None)
+    ds = ImageDataset(images, labels[rows], names, image_size, channels, source=str(path), split=present)
     return ds.select_classes(classes) if classes else ds
 
 
@@ -266,7 +270,8 @@ def read_csv(path: Path, image_size, channels, split, classes) -> ImageDataset:
     if missing:
         raise DataError(f"{path}: {len(missing)} listed images do not exist, e.g. {missing[0]}.")
     labels = np.array([names.index(r["label"]) for r in rows], dtype=np.int64)
-    ds = ImageDataset(files, labels, names, image_size, channels, str(path))
+    present = split if split is not None else ("+".join(sorted({r["split"] for r in rows})) if "split" in rows[0] else None)
+    ds = ImageDataset(files, labels, names, image_size, channels, str(path), split=present)
     return ds.select_classes(classes) if classes else ds
 
 
@@ -277,7 +282,9 @@ def load_dataset(path: str | Path, split: str | None = None, classes: Sequence[s
     _check_exists(path)
     if path.is_dir():
         if split is not None and (path / split).is_dir():
-            path = path / split
+            ds = read_image_folder(path / split, image_size, channels, classes)
+            ds.split = split
+            return ds
         return read_image_folder(path, image_size, channels, classes)
     if path.suffix == ".npz":
         return read_npz(path, image_size, channels, split, classes)
@@ -305,7 +312,8 @@ def as_dataset(data: Any, image_size: int | None = None, channels: int | None = 
             return data
         views = data.__dict__.setdefault("_views", {})  # decode/resize once per (size, channels)
         if (size, ch) not in views:
-            views[(size, ch)] = ImageDataset(data._images, data.labels, data.class_names, size, ch, data.source)
+            views[(size, ch)] = ImageDataset(data._images, data.labels, data.class_names, size, ch, data.source,
+                                             getattr(data, "split", None))
         return views[(size, ch)]
     if isinstance(data, (str, Path)):
         return load_dataset(data, image_size=image_size, channels=channels)

@@ -1,0 +1,1 @@
+"""Evaluation: feature extractors, metrics, the efficacy harness and the agreement classifier."""
