@@ -52,7 +52,8 @@ class SampleFilter:
 
     def acceptance(self) -> dict[str, dict[str, float]]:
         """{class: {"accepted": a, "drawn": d, "rate": a / d}} over every draw so far (in this
-        process: DataLoader workers keep their own counts)."""
+        process: DataLoader workers keep their own counts). ``accepted`` counts every draw that
+        passed, including those beyond the number needed in a last batch."""
         return {k: {"accepted": a, "drawn": d, "rate": a / d if d else float("nan")}
                 for k, (a, d) in self._counts.items()}
 
