@@ -55,7 +55,7 @@ _MODULES: dict[str, str] = {
     "losses": "gan_augment.gan.losses",
     "testing": "gan_augment.testing",
     "metrics": "gan_augment.metrics",
-    "filters": "gan_augment.mix.filters",
+    "filters": "gan_augment.filters",
 }
 
 #: backends that live in plugins, reachable by their class name through the registry

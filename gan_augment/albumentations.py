@@ -23,7 +23,7 @@ except ImportError as exc:  # pragma: no cover - albumentations is a dependency
     raise ImportError("gan_augment.albumentations needs albumentations: pip install albumentations") from exc
 
 from gan_augment.core.contract import GenerativeAugmenter
-from gan_augment.core.errors import DataError
+from gan_augment.core.errors import ConfigError, DataError
 from gan_augment.hub.pretrained import from_pretrained
 from gan_augment.mix.bank import resolve_augmenter, synthesize
 from gan_augment.mix.labels import class_for
@@ -42,12 +42,20 @@ class GenerativeReplace(A.ImageOnlyTransform):
         model: the name/path to record when ``augmenter`` is an object (needed for to_dict).
         class_names: names of integer labels, to match classes to the model by name.
         class_map: dataset class (name or label) -> model class (name or index).
+        filter: a SampleFilter (e.g. ``gan_augment.mix.filters.ClassifierAgreement``): the image is
+            the first draw it accepts. It holds a classifier, so ``A.to_dict`` records only its
+            description and ``A.from_dict`` asks for the filter object again.
     """
 
     def __init__(self, augmenter: GenerativeAugmenter | str | None = None, p: float = 0.5,
                  label_key: str = "label", model: str | None = None,
-                 class_names: Sequence[str] | None = None, class_map: Mapping | None = None):
+                 class_names: Sequence[str] | None = None, class_map: Mapping | None = None,
+                 filter: Any = None):
         super().__init__(p=p)
+        if isinstance(filter, str):
+            raise ConfigError(f"this pipeline was saved with the filter {filter!r}, whose classifier is not "
+                              "serialised; build GenerativeReplace(..., filter=ClassifierAgreement(clf)) again.")
+        self.filter = filter
         self._augmenter, self.model = resolve_augmenter(augmenter, model)
         self.label_key = label_key
         self.class_names = list(class_names) if class_names is not None else None
@@ -85,7 +93,7 @@ class GenerativeReplace(A.ImageOnlyTransform):
             channels = img.shape[2]
         else:
             raise DataError(f"GenerativeReplace handles HW or HWC images with 1 or 3 channels; got {img.shape}.")
-        u8 = synthesize(self.augmenter, model_class, gen_seed, channels, img.shape[:2])
+        u8 = synthesize(self.augmenter, model_class, gen_seed, channels, img.shape[:2], filter=self.filter)
         out = u8.permute(1, 2, 0).numpy()
         if img.ndim == 2:
             out = out[:, :, 0]
@@ -97,4 +105,4 @@ class GenerativeReplace(A.ImageOnlyTransform):
 
     def get_transform_init_args(self) -> dict[str, Any]:
         return {"model": self.model, "label_key": self.label_key, "class_names": self.class_names,
-                "class_map": self.class_map}
+                "class_map": self.class_map, "filter": self.filter.describe() if self.filter is not None else None}

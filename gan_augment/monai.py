@@ -49,8 +49,9 @@ def _value_scale(img: Any, value_range: Any) -> tuple[float, float]:
 class _Replacer:
     """What both transforms share: the model (loaded lazily) and the replacement itself."""
 
-    def _setup(self, augmenter, class_names, class_map, value_range, model=None):
+    def _setup(self, augmenter, class_names, class_map, value_range, model=None, filter=None):
         self._augmenter, self.model = resolve_augmenter(augmenter, model)
+        self.filter = filter
         self.class_names = list(class_names) if class_names is not None else None
         self.class_map = dict(class_map) if class_map else None
         if value_range != "auto" and (not isinstance(value_range, Sequence) or len(value_range) != 2):
@@ -82,7 +83,7 @@ class _Replacer:
                 f"shape {shape}. Put EnsureChannelFirst(d) before it; 3-D volumes are not supported."
             )
         model_class = class_for(self.augmenter, label, self.class_names, self.class_map)
-        u8 = synthesize(self.augmenter, model_class, self._seed, shape[0], shape[1:])
+        u8 = synthesize(self.augmenter, model_class, self._seed, shape[0], shape[1:], filter=self.filter)
         lo, hi = _value_scale(img, self.value_range)
         if torch.is_tensor(img):
             dtype = img.dtype
@@ -107,15 +108,17 @@ class GenerativeReplace(_Replacer, RandomizableTransform):
         class_names: names of integer labels, to match classes to the model by name.
         class_map: dataset class (name or label) -> model class (name or index).
         value_range: "auto" (uint8 and 0..255 floats -> 0..255, other floats -> 0..1) or (low, high).
+        filter: a SampleFilter (e.g. ``gan_augment.mix.filters.ClassifierAgreement``): the image is
+            the first draw it accepts.
     """
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
     def __init__(self, augmenter: GenerativeAugmenter | str | None = None, prob: float = 0.1,
                  class_names: Sequence[str] | None = None, class_map: Mapping | None = None,
-                 value_range: Any = "auto", model: str | None = None):
+                 value_range: Any = "auto", model: str | None = None, filter: Any = None):
         RandomizableTransform.__init__(self, prob)
-        self._setup(augmenter, class_names, class_map, value_range, model)
+        self._setup(augmenter, class_names, class_map, value_range, model, filter)
 
     def randomize(self, data: Any = None) -> None:
         super().randomize(None)
@@ -141,10 +144,10 @@ class GenerativeReplaced(_Replacer, MapTransform, RandomizableTransform):
                  label_key: str = "label", prob: float = 0.1, class_names: Sequence[str] | None = None,
                  class_map: Mapping | None = None, value_range: Any = "auto",
                  flag_key: str | None = "is_synthetic", allow_missing_keys: bool = False,
-                 model: str | None = None):
+                 model: str | None = None, filter: Any = None):
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
-        self._setup(augmenter, class_names, class_map, value_range, model)
+        self._setup(augmenter, class_names, class_map, value_range, model, filter)
         self.label_key = label_key
         self.flag_key = flag_key
 

@@ -35,13 +35,15 @@ class ImageDataset(torch.utils.data.Dataset):
 
     ``images`` is either an in-memory uint8 array (N, H, W, C) or a list of file paths decoded
     on access. ``labels`` index ``class_names``. ``read_options`` (``window``, ``slice_index``)
-    go to the DICOM/NIfTI reader.
+    go to the DICOM/NIfTI reader. ``split`` names the file's split the rows come from ("train",
+    "test", or "test+train" when a file was read whole; None when unknown), so code that must never
+    see test images can refuse them.
     """
 
     def __init__(self, images: np.ndarray | Sequence[str], labels: np.ndarray,
                  class_names: Sequence[str], image_size: int | None = None,
                  channels: int | None = None, source: str = "memory",
-                 read_options: dict | None = None):
+                 read_options: dict | None = None, split: str | None = None):
         self._images = images
         self.read_options = dict(read_options or {})
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -49,6 +51,7 @@ class ImageDataset(torch.utils.data.Dataset):
         self.image_size = image_size
         self.channels = channels
         self.source = source
+        self.split = split
         if len(self.labels) != len(images):
             raise DataError(f"{source}: {len(images)} images but {len(self.labels)} labels.")
         if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
@@ -120,7 +123,7 @@ class ImageDataset(torch.utils.data.Dataset):
         idx = np.asarray(indices, dtype=np.int64)
         imgs = self._images[idx] if isinstance(self._images, np.ndarray) else [self._images[i] for i in idx]
         return ImageDataset(imgs, self.labels[idx], self.class_names, self.image_size,
-                            self.channels, self.source, self.read_options)
+                            self.channels, self.source, self.read_options, self.split)
 
     def select_classes(self, names: Sequence[str]) -> ImageDataset:
         """Keep only ``names`` (in that order); labels are renumbered 0..k-1."""
@@ -203,7 +206,8 @@ def read_npz(path: Path, image_size: int | None, channels: int | None,
             images = arr[rows]
         else:
             images = np.empty((len(rows), 0, 0, 0), dtype=np.uint8)
-    ds = ImageDataset(images, labels[rows], names, image_size, channels, source=str(path))
+    present = split if split is not None else ("+".join(sorted(set(splits.tolist()))) if splits is not None else None)
+    ds = ImageDataset(images, labels[rows], names, image_size, channels, source=str(path), split=present)
     return ds.select_classes(classes) if classes else ds
 
 
@@ -260,7 +264,8 @@ def read_csv(path: Path, image_size, channels, split, classes, read_options=None
     if missing:
         raise DataError(f"{path}: {len(missing)} listed images do not exist, e.g. {missing[0]}.")
     labels = np.array([names.index(r["label"]) for r in rows], dtype=np.int64)
-    ds = ImageDataset(files, labels, names, image_size, channels, str(path), read_options)
+    present = split if split is not None else ("+".join(sorted({r["split"] for r in rows})) if "split" in rows[0] else None)
+    ds = ImageDataset(files, labels, names, image_size, channels, str(path), read_options, split=present)
     return ds.select_classes(classes) if classes else ds
 
 
@@ -279,7 +284,9 @@ def load_dataset(path: str | Path, split: str | None = None, classes: Sequence[s
     _check_exists(path)
     if path.is_dir():
         if split is not None and (path / split).is_dir():
-            path = path / split
+            ds = read_image_folder(path / split, image_size, channels, classes, read_options)
+            ds.split = split
+            return ds
         return read_image_folder(path, image_size, channels, classes, read_options)
     if path.suffix == ".npz":
         return read_npz(path, image_size, channels, split, classes)
@@ -308,7 +315,7 @@ def as_dataset(data: Any, image_size: int | None = None, channels: int | None = 
         views = data.__dict__.setdefault("_views", {})  # decode/resize once per (size, channels)
         if (size, ch) not in views:
             views[(size, ch)] = ImageDataset(data._images, data.labels, data.class_names, size, ch, data.source,
-                                             data.read_options)
+                                             data.read_options, getattr(data, "split", None))
         return views[(size, ch)]
     if isinstance(data, (str, Path)):
         return load_dataset(data, image_size=image_size, channels=channels)

@@ -12,6 +12,7 @@ from torch import nn
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError
 from gan_augment.core.serialization import load_strict
+from gan_augment.gan.diffaugment import AugmentedCritic, resolve_policy
 from gan_augment.gan.nets import upsampling_plan
 from gan_augment.training.loop import Trainer
 
@@ -67,6 +68,14 @@ class AdversarialAugmenter(GenerativeAugmenter):
 
     def prepare(self, trainer) -> None:
         """Optional stage before adversarial training (BAGAN's autoencoder); default: nothing."""
+
+    def augmented_critic(self, D: nn.Module, setting: str | None, n_images: int) -> nn.Module | None:
+        """DiffAugment for this run's critic: ``D`` wrapped in an AugmentedCritic, or None when
+        ``setting`` ("auto", a policy such as "color,translation,cutout", or "none") is off for
+        ``n_images`` training images. The trainer calls it once per fit and gives the wrapper to
+        both losses; a backend that augments its critic inputs itself can return None."""
+        ops = resolve_policy(setting, n_images)
+        return AugmentedCritic(D, ops) if ops else None
 
     # -- sampling
     def sample_latent(self, n: int, labels, generator=None, device=None) -> torch.Tensor:

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError
 from gan_augment.core.layout import fit_images
+from gan_augment.mix.filters import draw_accepted
 
 
 def synthesize(augmenter: GenerativeAugmenter, model_class: int, seed: int, channels: int,
-               size: tuple[int, int]) -> torch.Tensor:
-    """One uint8 (channels, *size) image of ``model_class`` from a generator seeded with ``seed``."""
+               size: tuple[int, int], filter: Any = None) -> torch.Tensor:
+    """One uint8 (channels, *size) image of ``model_class`` from a generator seeded with ``seed``
+    (the first one ``filter`` accepts, when given)."""
     g = torch.Generator().manual_seed(int(seed))
-    x = augmenter.sample(1, labels=model_class if augmenter.conditional else None, generator=g)
+    if filter is not None:
+        x = draw_accepted(augmenter, model_class, 1, g, filter)
+    else:
+        x = augmenter.sample(1, labels=model_class if augmenter.conditional else None, generator=g)
     if not augmenter.conditional and model_class != 0:
         raise ConfigError(f"{augmenter.name!r} is unconditional and makes only {augmenter.class_names[0]!r}.")
     return fit_images(x.float().cpu(), channels, size)[0]

@@ -21,6 +21,7 @@ from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError, DataError
 from gan_augment.core.layout import fit_images
 from gan_augment.mix.bank import chunk_seed
+from gan_augment.mix.filters import SampleFilter, draw_accepted
 from gan_augment.mix.forms import ImageForm, _convert_label
 from gan_augment.mix.labels import (
     _monai_data,
@@ -60,6 +61,8 @@ class SyntheticMix(torch.utils.data.Dataset):
         class_names: names of ``base``'s integer labels when ``base`` does not carry them.
         image_key, label_key: keys of dict items (MONAI); image_key is guessed if None.
         verbose: print the plan.
+        filter: a :class:`gan_augment.mix.filters.SampleFilter` (e.g. ClassifierAgreement): bank
+            images are drawn until that many pass it, so the counts stay those of the plan.
     """
 
     def __init__(self, base, augmenter: GenerativeAugmenter, strategy: Any = "not majority",
@@ -68,7 +71,7 @@ class SyntheticMix(torch.utils.data.Dataset):
                  label_fn: Callable | None = None, class_map: Mapping | None = None,
                  transform: Callable | None = None, target_transform: Callable | None = None,
                  class_names: Sequence[str] | None = None, image_key: str | None = None,
-                 label_key: str = "label", verbose: bool = False):
+                 label_key: str = "label", verbose: bool = False, filter: Any = None):
         if not isinstance(augmenter, GenerativeAugmenter):
             raise ConfigError(f"augmenter must be a GenerativeAugmenter (gan_augment.create(...) or "
                               f"gan_augment.from_pretrained(...)), got {type(augmenter).__name__}.")
@@ -91,6 +94,13 @@ class SyntheticMix(torch.utils.data.Dataset):
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()  # seen by persistent workers
         self._bank: dict[tuple[int, int, int], torch.Tensor] = {}
         self._form: tuple | None = None
+        self.filter = filter
+        self._acceptance: dict[tuple[int, int, int], dict[str, int]] = {}
+        if filter is not None:
+            if not isinstance(filter, SampleFilter):
+                raise ConfigError(f"filter must be a gan_augment.mix.filters.SampleFilter such as "
+                                  f"ClassifierAgreement(classifier), got {type(filter).__name__}.")
+            filter.check_classes([augmenter.class_names[r.model_class] for r in self.plan.rows if r.synthetic])
         if verbose:
             print(self.plan)
 
@@ -175,11 +185,31 @@ class SyntheticMix(torch.utils.data.Dataset):
             start = chunk * self.bank_batch
             m = min(self.bank_batch, plan.synthetic - start)
             g = torch.Generator().manual_seed(chunk_seed(self.seed, epoch, row, chunk))
-            x = self.augmenter.sample(m, labels=plan.model_class if self.augmenter.conditional else None,
-                                      generator=g)
+            if self.filter is None:
+                x = self.augmenter.sample(m, labels=plan.model_class if self.augmenter.conditional else None,
+                                          generator=g)
+            else:
+                self._acceptance[key] = {}
+                x = draw_accepted(self.augmenter, plan.model_class, m, g, self.filter,
+                                  batch_size=self.bank_batch, stats=self._acceptance[key])
             form = self._image_form()
             self._bank[key] = fit_images(x.float().cpu(), form.channels, form.size)
         return self._bank[key]
+
+    def acceptance(self) -> dict[str, dict[str, float]]:
+        """Per class, for the current epoch's bank (built now if needed): how many images were
+        drawn, how many the filter accepted, and the rate. Empty without a filter."""
+        if self.filter is None:
+            return {}
+        self.build_bank()
+        epoch, out = self._bank_epoch(), {}
+        for (e, row, _), st in sorted(self._acceptance.items()):
+            if e == epoch:
+                c = out.setdefault(self.plan.rows[row].name, {"accepted": 0, "drawn": 0})
+                c["accepted"] += st["accepted"]
+                c["drawn"] += st["drawn"]
+        return {k: {**v, "rate": v["accepted"] / v["drawn"] if v["drawn"] else float("nan")}
+                for k, v in out.items()}
 
     def build_bank(self) -> None:
         """Generate the whole bank of the current epoch now (e.g. in the main process before
@@ -301,6 +331,7 @@ class SyntheticMix(torch.utils.data.Dataset):
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_bank"] = {}  # a spawned worker rebuilds what it needs (same images)
+        state["_acceptance"] = {}
         return state
 
     def __repr__(self) -> str:

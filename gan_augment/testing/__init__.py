@@ -28,6 +28,8 @@ from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError, GanAugmentError
 from gan_augment.core.registry import backend_info, list_backends
 from gan_augment.core.serialization import read_safetensors
+from gan_augment.gan.adversarial import AdversarialAugmenter
+from gan_augment.gan.diffaugment import cutout_size
 from gan_augment.hub.folder import load_folder
 from gan_augment.testing.toy import toy_two_class_data
 
@@ -238,8 +240,41 @@ def check_exact_resume(s: _Subject, tmp: Path) -> None:
                        resumed.sample(4, labels=labels, generator=_gen(3))), "resumed run samples differently"
 
 
+def check_diffaugment(s: _Subject, tmp: Path) -> None:
+    """Trained with a DiffAugment policy, the critic sees augmented images in every call (real,
+    fake, penalty interpolates), with no code in the backend. The policy is "cutout": each image
+    the critic gets must hold a zeroed block of at least a quarter of the cutout (the part that
+    always lies inside the image). Real images scaled to [-1, 1] from uint8 are never exactly 0."""
+    import math
+
+
+    m = s.make(class_names=list(s.data.class_names))  # named classes: fit() keeps these networks
+    if not isinstance(m, AdversarialAugmenter):
+        import pytest
+
+        pytest.skip(f"{type(m).__name__} is not trained by the shared trainer; it has no critic to augment")
+    c, h, w = m.image_shape
+    ch, cw = cutout_size(h, w)
+    need = math.ceil(ch / 2) * math.ceil(cw / 2) * c
+    seen: list[torch.Tensor] = []
+    handle = m.discriminator.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().float()))
+    try:
+        s.fit(m, steps=1, diffaugment="cutout")
+    finally:
+        handle.remove()
+    assert seen, "the critic was never called during training"
+    for k, x in enumerate(seen):
+        zeros = (x == 0).flatten(1).sum(1)
+        assert bool((zeros >= need).all()), (
+            f"critic call {k} got images without the DiffAugment cutout ({int(zeros.min())} zero pixels, "
+            f"expected >= {need}): the losses must call the critic `D` they are given, not "
+            "self.discriminator, so the trainer's DiffAugment reaches every critic input")
+    assert m.training_summary.get("diffaugment") == "cutout", "the training summary must record the policy"
+
+
 CHECKS: tuple[Callable[[_Subject, Path], None], ...] = (
     check_config, check_fit_and_sample, check_determinism, check_save_load, check_labels, check_exact_resume,
+    check_diffaugment,
 )
 
 

@@ -69,6 +69,7 @@ class CheckpointMixin:
             "monitor_state": self.monitor_state,
             "ema": m.ema is not None,
             "world_size": self.world,
+            "diffaugment": self.diffaugment,
         }
         atomic_save_safetensors(tensors, path, metadata={"trainer_state": json.dumps(state)})
         if path.name == CHECKPOINT_NAME:
@@ -119,6 +120,7 @@ class CheckpointMixin:
         self.prepared = bool(state.get("prepared", True))
         self.best = state.get("best")
         self.monitor_state = state.get("monitor_state") or {}
+        self._checkpoint_diffaugment = state.get("diffaugment")
         metrics = self.out / "metrics.jsonl"
         if metrics.exists():  # forget what was logged after the checkpoint
             kept = [ln for ln in metrics.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= self.step]

@@ -45,6 +45,9 @@ class TrainConfig:
     divergence_patience: int = 5  # consecutive worsening checks of the D loss before a warning
     early_stop: bool = False  # stop on collapse/divergence instead of warning
     sync_batchnorm: bool = False  # under torchrun
+    # DiffAugment on every critic input: "auto" (on below 5,000 training images), a policy such as
+    # "color,translation,cutout", or "none"/None (off)
+    diffaugment: str | None = "auto"
 
     @classmethod
     def build(cls, backend_defaults: dict[str, Any], user: dict[str, Any]) -> TrainConfig:
@@ -53,7 +56,8 @@ class TrainConfig:
             if key not in names:
                 hint = did_you_mean(key, sorted(names))
                 raise ConfigError(f"unknown training setting {key!r}.{hint} Known: {', '.join(sorted(names))}.")
-        cfg = cls(**{**backend_defaults, **{k: v for k, v in user.items() if v is not None}})
+        given = {k: v for k, v in user.items() if v is not None or k == "diffaugment"}  # None: off
+        cfg = cls(**{**backend_defaults, **given})
         cfg.betas = tuple(cfg.betas)
         cfg.validate()
         return cfg
@@ -75,6 +79,9 @@ class TrainConfig:
             raise ConfigError("batch_size and n_critic must be at least 1.")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"ema_decay must lie in (0, 1), got {self.ema_decay!r}.")
+        if self.diffaugment is not None and not isinstance(self.diffaugment, str):
+            raise ConfigError(f"diffaugment must be 'auto', a policy such as 'color,translation,cutout', "
+                              f"or 'none'; got {self.diffaugment!r}.")
 
 
 @dataclass

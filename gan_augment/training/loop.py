@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -35,7 +36,8 @@ if TYPE_CHECKING:  # the base class lives a layer up, in gan_augment.gan, and ca
 
 #: what the loop uses of a model: gan_augment.AdversarialAugmenter provides all of it
 TRAINABLE = ("generator", "discriminator", "discriminator_loss", "generator_loss", "prepare",
-             "rebuild", "sample_latent", "generate", "sampling_module", "train_defaults")
+             "rebuild", "sample_latent", "generate", "sampling_module", "train_defaults",
+             "augmented_critic")
 
 
 class Trainer(CheckpointMixin, MonitorMixin):
@@ -59,6 +61,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
         self.prepared = False
         self.best: dict[str, Any] | None = None
         self.monitor_state: dict[str, Any] = {}
+        self.diffaugment: str | None = None  # the policy this run's critic sees, once fit() resolves it
 
     # ---- precision -------------------------------------------------------------------------
     def _amp_dtype(self) -> torch.dtype | None:
@@ -182,6 +185,8 @@ class Trainer(CheckpointMixin, MonitorMixin):
         G, D = m.generator, m.discriminator
         G.train()
         D.train()
+        aug = self._augmented_critic(D)
+        critic = aug if aug is not None else D
         end = min(self.total_steps, cfg.stop_at) if cfg.stop_at else self.total_steps
         pending: list[tuple[int, torch.Tensor, torch.Tensor, dict]] = []
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not (cfg.progress and self.is_main),
@@ -190,11 +195,13 @@ class Trainer(CheckpointMixin, MonitorMixin):
         try:
             while self.step < end:
                 ctx = StepContext(self.rng, self.step, self.total_steps, self.device)
+                if aug is not None:
+                    aug.rng = ctx.rng
                 labels = None
                 for i in range(cfg.n_critic):
                     real, labels = self.batch(self.step * cfg.n_critic + i)
                     with self.autocast():
-                        d_loss, d_logs = m.discriminator_loss(G, D, real, labels, ctx)
+                        d_loss, d_logs = m.discriminator_loss(G, critic, real, labels, ctx)
                     self.opt_d.zero_grad(set_to_none=True)
                     self.scaler.scale(d_loss).backward()
                     sync_grads(self.world, D)
@@ -203,7 +210,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
                 D.requires_grad_(False)
                 try:
                     with self.autocast():
-                        g_loss, g_logs = m.generator_loss(G, D, labels, ctx)
+                        g_loss, g_logs = m.generator_loss(G, critic, labels, ctx)
                     self.opt_g.zero_grad(set_to_none=True)
                     self.scaler.scale(g_loss).backward()
                 finally:
@@ -236,6 +243,21 @@ class Trainer(CheckpointMixin, MonitorMixin):
         # the run folder's model was written with the checkpoint at the loop's last step
         m.training_summary = self.summary()
         return m
+
+    def _augmented_critic(self, D: torch.nn.Module) -> torch.nn.Module | None:
+        """Resolve cfg.diffaugment for this data (the model wraps D), say it once, and warn when a
+        resumed run's checkpoint was trained with another policy (resume is then not exact)."""
+        aug = self.model.augmented_critic(D, self.cfg.diffaugment, len(self.images))
+        self.diffaugment = aug.policy if aug is not None else None
+        saved = getattr(self, "_checkpoint_diffaugment", self.diffaugment)
+        if saved != self.diffaugment:
+            warnings.warn(f"the checkpoint was trained with DiffAugment {saved or 'off'} and this run "
+                          f"uses {self.diffaugment or 'off'}: training continues, but not exactly; pass "
+                          f"diffaugment={saved or 'none'!r} to continue as before.", stacklevel=3)
+        if self.is_main and self.cfg.progress:
+            print(f"DiffAugment: {self.diffaugment or 'off'} (diffaugment={self.cfg.diffaugment!r}, "
+                  f"{len(self.images)} training images)", file=sys.stderr, flush=True)
+        return aug
 
     def _due(self, every: int) -> bool:
         return bool(every) and self.step % every == 0
@@ -296,6 +318,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
             "train_config": jsonable(dataclasses.asdict(self.cfg)),
             "last_losses": self.history[-1] if self.history else None,
             "monitor_warnings": self.monitor_state.get("warnings", []),
+            "diffaugment": self.diffaugment,
         }
 
     def _write_model(self) -> None:
