@@ -178,6 +178,18 @@ def test_missing_and_unexpected_keys(saved):
     assert "unexpected keys ['extra.weight']" in msg
 
 
+def test_torch_compile_prefix_is_removed_then_keys_are_exact(saved):
+    """Weights saved from a torch.compile'd generator carry `_orig_mod.`; they load into the plain one."""
+    model, folder = saved
+    w = folder / "model.safetensors"
+    save_file({f"_orig_mod.{k}": v for k, v in load_file(str(w)).items()}, str(w),
+              metadata={"format": "pt", "backend": "dcgan"})
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["weights_sha256"] = sha256_file(w)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    assert torch.equal(samples(model), samples(ga.from_pretrained(folder)))
+
+
 def test_weights_of_another_backend(saved):
     _, folder = saved
     w = folder / "model.safetensors"
