@@ -65,12 +65,10 @@ def local_path(name: str | os.PathLike) -> Path | None:
 
 
 def missing_folder(path: Path) -> ModelLoadError:
-    parent = path.parent
-    if parent.is_dir():
-        models = sorted(c.name for c in parent.iterdir() if (c / CONFIG_NAME).is_file())[:5]
-        there = f"{parent}/ holds {', '.join(models) if models else 'no model folder'}"
-    else:
-        there = f"{parent}/ does not exist either"
+    models = sorted(c.name for c in path.parent.iterdir() if (c / CONFIG_NAME).is_file()) \
+        if path.parent.is_dir() else None
+    there = (f"{path.parent}/ does not exist either" if models is None
+             else f"{path.parent}/ holds {', '.join(models[:5]) or 'no model folder'}")
     return ModelLoadError(
         f"no model folder at {path} ({there}); pass a folder written by save_pretrained or "
         f"`gan-augment train --out`, a short name (`gan-augment models`), or a Hub repo as hf://owner/name."
@@ -107,9 +105,9 @@ def fetch(repo_id: str, revision: str | None = None, *, cache_dir: str | os.Path
           files: tuple[str, ...] = LOADED_FILES) -> Path:
     """The snapshot folder of ``repo_id@revision`` in the Hub cache holding ``files`` (those the repo has).
 
-    A commit already in the cache is used with no network at all. Otherwise the Hub is asked once with
-    a call huggingface_hub does not retry, so an unreachable Hub fails fast instead of after its five
-    retries (about 25 s); a branch then falls back to its cached snapshot, as snapshot_download does.
+    A commit already in the cache is used with no network at all. Otherwise the Hub is first asked
+    with a call huggingface_hub does not retry, so an unreachable Hub fails fast instead of after
+    five retries (about 25 s).
     """
     offline = local_files_only or constants.is_offline_mode()
     if force_download and offline:
@@ -133,11 +131,7 @@ def fetch(repo_id: str, revision: str | None = None, *, cache_dir: str | os.Path
             HfApi(token=token, library_name="gan-augment", library_version=__version__).repo_info(
                 repo_id, revision=revision)
         folder = Path(snapshot_download(repo_id, force_download=force_download, **kw))
-    except Exception as exc:
-        if cached is not None and _unreachable(exc) is not None:
-            log.warning("%s: the Hub cannot be reached (%s); using the cached snapshot %s",
-                        where, first_line(_unreachable(exc)), cached)
-            return cached
+    except Exception as exc:  # (a cached branch is served by snapshot_download when the Hub is down)
         err = _hub_error(exc, repo_id, revision)
         if err is None:
             raise

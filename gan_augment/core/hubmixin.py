@@ -96,8 +96,7 @@ class HubMixin(ModelHubMixin):
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
                     commit_message: str | None = None, revision: str | None = None,
-                    create_pr: bool | None = None, config: Any = None,
-                    model_card_kwargs: dict | None = None, **card_info: Any):
+                    create_pr: bool | None = None, model_card_kwargs: dict | None = None, **card_info: Any):
         """Upload the model files (never anything else) in one commit to ``revision`` (a branch,
         default main) with ModelHubMixin.push_to_hub. ``card_info`` as for save_pretrained.
         Returns the CommitInfo; its ``oid`` is the commit to pin in hub/index.json."""
@@ -105,7 +104,7 @@ class HubMixin(ModelHubMixin):
         card_info = card_kwargs(card_info, model_card_kwargs)
         try:
             return super().push_to_hub(
-                repo_id, config=config, private=private, token=token, branch=revision, create_pr=create_pr,
+                repo_id, private=private, token=token, branch=revision, create_pr=create_pr,
                 commit_message=commit_message or f"Upload {self.name} model with gan-augment",
                 allow_patterns=list(PUSH_FILES), model_card_kwargs=card_info)
         except (HfHubHTTPError, HFValidationError, OSError) as exc:
