@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -19,12 +17,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import gan_augment as ga
+from gan_augment.core.download import local_path
 from gan_augment.core.errors import ConfigError, ModelLoadError
-from gan_augment.core.format import FORMAT_VERSION
-from gan_augment.core.format import write_model_folder as save_pretrained
+from gan_augment.core.format import FORMAT_VERSION, sha256_file
 from gan_augment.hub.folder import load_folder
 from gan_augment.hub.index import add_to_index, remove_from_index
-from gan_augment.hub.resolve import load_index, resolve, sha256_file
+from gan_augment.hub.resolve import load_index, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -42,7 +40,7 @@ def samples(model, seed=7, n=6):
 def saved(tmp_path):
     torch.manual_seed(0)
     m = tiny()
-    save_pretrained(m, tmp_path / "m")
+    m.save_pretrained(tmp_path / "m")
     return m, tmp_path / "m"
 
 
@@ -74,7 +72,7 @@ def test_round_trip_gives_identical_samples(saved):
 
 def test_trainer_style_save_is_cheap_and_loadable(tmp_path):
     m = tiny()
-    save_pretrained(m, tmp_path / "run", card=False)
+    assert m.save_pretrained(tmp_path / "run", card=False) == tmp_path / "run"
     assert {p.name for p in (tmp_path / "run").iterdir()} == {"config.json", "model.safetensors"}
     assert torch.equal(samples(m), samples(load_folder(tmp_path / "run")))
 
@@ -93,8 +91,8 @@ def test_model_card_front_matter_parses_with_huggingface_hub(tmp_path):
 
     m = tiny()
     m.training_summary = {"images": 120, "data_source": "pbc_neutrophil_64.npz", "steps": 10}
-    save_pretrained(m, tmp_path / "m", license="cc-by-4.0", datasets=["someone/pbc"],
-                    metrics={"fid": {"value": 41.2, "floor": 5.1}, "kid": 0.03})
+    m.save_pretrained(tmp_path / "m", license="cc-by-4.0", datasets=["someone/pbc"],
+                      metrics={"fid": {"value": 41.2, "floor": 5.1}, "kid": 0.03})
     meta = metadata_load(tmp_path / "m" / "README.md")
     assert meta["library_name"] == "gan-augment" and meta["license"] == "cc-by-4.0"
     assert "gan-augment" in meta["tags"] and "dcgan" in meta["tags"]
@@ -178,6 +176,18 @@ def test_missing_and_unexpected_keys(saved):
     (folder / "config.json").write_text(json.dumps(cfg))
     msg = load_err(folder, "missing keys")
     assert "unexpected keys ['extra.weight']" in msg
+
+
+def test_torch_compile_prefix_is_removed_then_keys_are_exact(saved):
+    """Weights saved from a torch.compile'd generator carry `_orig_mod.`; they load into the plain one."""
+    model, folder = saved
+    w = folder / "model.safetensors"
+    save_file({f"_orig_mod.{k}": v for k, v in load_file(str(w)).items()}, str(w),
+              metadata={"format": "pt", "backend": "dcgan"})
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["weights_sha256"] = sha256_file(w)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    assert torch.equal(samples(model), samples(ga.from_pretrained(folder)))
 
 
 def test_weights_of_another_backend(saved):
@@ -312,10 +322,12 @@ def test_repository_index_is_valid_and_its_bundles_verify():
 
 
 def test_package_sees_the_repository_hub_folder(monkeypatch):
+    """In the editable install gan_augment._hub is the repository's hub/ itself (no copy, no link)."""
     from gan_augment.hub.resolve import hub_dir
 
     monkeypatch.delenv("GAN_AUGMENT_HUB_DIR", raising=False)
-    assert (hub_dir() / "index.json").is_file() and (hub_dir() / "README.md").is_file()
+    assert hub_dir() == ROOT / "hub" and (hub_dir() / "index.json").is_file()
+    assert not (ROOT / "gan_augment" / "_hub").exists()
 
 
 # ---- CLI ------------------------------------------------------------------------------------------
@@ -335,45 +347,6 @@ def test_cli_info_and_models(saved, hub, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-# ---- the wheel ------------------------------------------------------------------------------------
-@pytest.mark.slow  # builds a wheel and installs it into a folder: ~30 s
-def test_wheel_bundles_hub_and_short_names_work_from_a_fresh_install(saved, tmp_path):
-    """A copy of the project with one model listed, built into a wheel, installed (not editable)
-    into a target folder, then loaded by short name in a fresh process with the network off."""
-    model, folder = saved
-    src = tmp_path / "src"
-    src.mkdir()
-    for item in ("pyproject.toml", "README.md", "gan_augment", "plugins", "hub"):
-        if (ROOT / item).is_dir():
-            shutil.copytree(ROOT / item, src / item, symlinks=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif (ROOT / item).exists():
-            shutil.copy(ROOT / item, src / item)
-    assert (src / "gan_augment" / "_hub").is_symlink()
-    add_to_index(folder, "tiny-dcgan", "lab/tiny-dcgan", COMMIT, hub=src / "hub")
-    pip = [sys.executable, "-m", "pip"]
-    subprocess.run(pip + ["wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"),
-                          str(src)], check=True, capture_output=True, timeout=300)
-    (wheel,) = (tmp_path / "dist").glob("gan_augment-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    for f in ("index.json", "README.md", "tiny-dcgan/config.json", "tiny-dcgan/model.safetensors"):
-        assert f"gan_augment/_hub/{f}" in names
-    target = tmp_path / "site"
-    subprocess.run(pip + ["install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True, timeout=300)
-    code = ("import logging, sys, torch, gan_augment as ga; logging.basicConfig(level=logging.INFO);"
-            "assert ga.__file__.startswith(sys.argv[1]), ga.__file__;"
-            "m = ga.from_pretrained('tiny-dcgan');"
-            "print(float(m.sample(3, generator=torch.Generator().manual_seed(7)).double().sum()))")
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1",
-           "HF_HOME": str(tmp_path / "empty_home"), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    r = subprocess.run([sys.executable, "-c", code, str(target)], env=env, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert float(r.stdout.strip()) == float(samples(model, seed=7, n=3).double().sum())
-    assert "using the copy bundled with gan-augment" in r.stderr and str(target) in r.stderr
-
-
 def test_unpushed_model_loads_from_its_bundle_and_says_so_when_damaged(saved, hub):
     """A model listed before its first push (revision None) has only the bundled copy."""
     model, folder = saved
@@ -385,3 +358,135 @@ def test_unpushed_model_loads_from_its_bundle_and_says_so_when_damaged(saved, hu
     (hub / "tiny-dcgan" / "model.safetensors").write_bytes(b"damaged")
     msg = load_err("tiny-dcgan", "not on the Hub yet")
     assert "fails its sha256 check" in msg and "reinstall" in msg
+
+
+# ---- local paths are never sent to the Hub (issue 15) -------------------------------------------
+@pytest.mark.parametrize("name, local", [
+    ("./neutro", True), ("/abs/neutro", True), ("~/neutro", True), ("runs\\neutro", True),
+    ("a/b/c", True), ("runs/", True), ("owner/name", False), ("owner/name@v1", False),
+    ("neutrophil-wgan-gp", False), ("hf://runs/neutro", False),
+])
+def test_local_path_rule(name, local, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert (local_path(name) is not None) == local
+
+
+def test_two_part_name_is_local_when_its_first_part_is_a_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert local_path("runs/neutro") is None  # could be the Hub repo runs/neutro ...
+    (tmp_path / "runs").mkdir()
+    assert local_path("runs/neutro") == Path("runs/neutro")  # ... but ./runs exists: a path
+    assert local_path(Path("owner/name")) == Path("owner/name")  # a Path object is always a path
+
+
+def test_readme_runs_neutro_without_the_folder_says_so_in_one_line(saved, tmp_path, monkeypatch, capsys):
+    """`gan-augment sample --model runs/neutro` after `make demo` (runs/demo exists) but before training
+    runs/neutro: a one-line missing-folder error, with no Hub look-up at all."""
+    from huggingface_hub import constants
+
+    from gan_augment.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # any Hub call would fail loudly
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(saved[1], tmp_path / "runs" / "demo")
+    msg = load_err("runs/neutro", r"^no model folder at runs/neutro \(runs/ holds demo\)")
+    assert "hf://owner/name" in msg
+    assert main(["sample", "--model", "runs/neutro", "-n", "4", "--out", "grid.png"]) == 2
+    err = capsys.readouterr().err
+    assert "no model folder at runs/neutro" in err and len(err.strip().splitlines()) == 1
+    load_err("./runs/neutro", "no model folder at runs/neutro")
+    load_err("other/place/model", r"no model folder at other/place/model \(other/place/ does not exist")
+
+
+# ---- the ModelHubMixin integration --------------------------------------------------------------
+def test_every_backend_is_a_model_hub_mixin_with_one_config(saved):
+    from huggingface_hub import ModelHubMixin
+
+    model, folder = saved
+    assert isinstance(model, ModelHubMixin)
+    assert model._hub_mixin_config is None  # the mixin's copy of the raw __init__ args is not kept
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["config"] == model.get_config() and cfg["backend"] == "dcgan"
+
+
+def test_backend_class_loads_its_own_folders_only(saved, tmp_path):
+    model, folder = saved
+    cls = type(model)
+    loaded = cls.from_pretrained(folder)
+    assert type(loaded) is cls and torch.equal(samples(model), samples(loaded))
+    ga.create("wgan-gp", image_size=16, width=8).save_pretrained(tmp_path / "w", card=False)
+    with pytest.raises(ModelLoadError, match="holds a 'wgan-gp' model, not a 'dcgan' one.*gan_augment.from_pretrained"):
+        cls.from_pretrained(tmp_path / "w")
+    with pytest.raises(ConfigError, match="cannot tell which backend to build"):
+        ga.GenerativeAugmenter.from_pretrained(folder)
+
+
+def test_mixin_from_pretrained_would_pass_config_json_keys_to_the_constructor(saved):
+    """Why from_pretrained is ours: the mixin's hands config.json's top-level keys to the model."""
+    from huggingface_hub import ModelHubMixin
+
+    model, folder = saved
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        ModelHubMixin.from_pretrained.__func__(type(model), str(folder))
+
+
+def test_interrupted_save_keeps_the_folder_loadable_unlike_the_mixins(saved, monkeypatch):
+    """Why save_pretrained is ours: the mixin deletes config.json before writing the weights."""
+    from huggingface_hub import ModelHubMixin
+
+    import gan_augment.core.format as fmt
+
+    model, folder = saved
+
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fmt, "atomic_save_safetensors", disk_full)
+    with pytest.raises(OSError):
+        model.save_pretrained(folder)
+    assert torch.equal(samples(model), samples(ga.from_pretrained(folder)))  # ours: still loads
+    with pytest.raises(OSError):
+        ModelHubMixin.save_pretrained(model, folder)
+    load_err(folder, "has no config.json")  # the mixin's: the folder no longer loads
+
+
+def test_resave_replaces_the_card_unlike_the_mixin(saved):
+    """Why save_pretrained is ours: the mixin never replaces an existing README.md."""
+    from huggingface_hub import ModelHubMixin
+
+    model, folder = saved
+    model.save_pretrained(folder, metrics={"fid": 41.5})
+    assert "| fid | 41.5 |" in (folder / "README.md").read_text()
+    ModelHubMixin.save_pretrained(model, folder, model_card_kwargs={"metrics": {"fid": 12.25}})
+    assert "| fid | 41.5 |" in (folder / "README.md").read_text()  # stale card kept
+    model.save_pretrained(folder, metrics={"fid": 12.25})
+    card = (folder / "README.md").read_text()
+    assert "| fid | 12.25 |" in card and "41.5" not in card
+    assert json.loads((folder / "config.json").read_text())["metrics"] == {"fid": 12.25}
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_generate_model_card_is_ours(saved):
+    from huggingface_hub import ModelCard
+
+    card = saved[0].generate_model_card(license="mit", metrics={"kid": 0.5})
+    assert isinstance(card, ModelCard) and card.data.license == "mit"
+    assert card.data.library_name == "gan-augment" and "| kid | 0.5 |" in card.text
+
+
+def test_save_pretrained_rejects_unknown_card_fields_and_a_config(saved, tmp_path):
+    model, _ = saved
+    with pytest.raises(ConfigError, match="unknown model card field 'licence'"):
+        model.save_pretrained(tmp_path / "x", licence="mit")
+    with pytest.raises(ConfigError, match="takes no config"):
+        model.save_pretrained(tmp_path / "x", config={"width": 4})
+    assert not (tmp_path / "x").exists()
+
+
+def test_bundled_extractor_loads_by_short_name_from_any_directory(tmp_path, monkeypatch):
+    from gan_augment.eval.extractors import load_extractor
+
+    monkeypatch.chdir(tmp_path)  # no ./hub here: found through gan_augment._hub
+    ext = load_extractor("pbc-domain-cnn")
+    assert ext(torch.rand(2, 3, 64, 64)).shape[0] == 2

@@ -1,11 +1,12 @@
 """The real huggingface_hub client against a local Hub look-alike on 127.0.0.1.
 
-The server speaks the file routes hf_hub_download uses: HEAD/GET ``/{repo_id}/resolve/{rev}/{file}``
+The server speaks the routes snapshot_download uses: GET ``/api/models/{repo_id}/revision/{rev}``
+(repo info: the commit), GET ``/api/models/{repo_id}/tree/{rev}`` (the file listing, with the git
+sha1 of every file and the sha256 of LFS files), and HEAD/GET ``/{repo_id}/resolve/{rev}/{file}``
 with ETag (git sha1 of small files), X-Repo-Commit and Content-Length; LFS-style files
 (``*.safetensors``) answer with a 302 to another host (``localhost`` instead of ``127.0.0.1``, so
 the client treats it as a CDN) carrying X-Linked-Etag (sha256) and X-Linked-Size, as the Hub does;
-errors carry X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound). hf_hub_download calls no
-model-info API route, so none is served.
+errors carry X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound).
 
 Most tests run in-process with huggingface_hub.constants patched (it reads HF_ENDPOINT,
 HF_HUB_OFFLINE and HF_HOME at import); one test runs fresh subprocesses with the real environment
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -33,11 +35,17 @@ import torch
 
 import gan_augment as ga
 from gan_augment.core.errors import ModelLoadError
-from gan_augment.core.format import write_model_folder as save_pretrained
+from gan_augment.core.format import PUSH_FILES, sha256_file
 from gan_augment.hub.index import add_to_index
-from gan_augment.hub.resolve import git_blob_sha1, sha256_file
 
 REPO = "lab/tiny-dcgan"
+MODEL_FILES = {"config.json", "model.safetensors", "README.md", "samples.png"}
+
+
+def git_blob_sha1(path: Path) -> str:
+    """The git object id of a file: what the Hub sends as ETag (and the cache's blob name) for non-LFS files."""
+    data = Path(path).read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 class FakeHub:
@@ -79,6 +87,8 @@ class FakeHub:
                     if f.is_file() and sha256_file(f) == parts[2]:
                         return self._send(h, 200, f.read_bytes(), {}, body)
             return self._send(h, 404, b"", {}, body)
+        if parts[0] == "api" and len(parts) >= 6 and parts[1] == "models" and parts[4] in ("revision", "tree"):
+            return self._api(h, "/".join(parts[2:4]), parts[4], parts[5], body)
         if len(parts) < 5 or parts[2] != "resolve":
             return self._send(h, 404, b"", {"X-Error-Code": "RepoNotFound"}, body)
         repo_id, rev, fname = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
@@ -99,6 +109,25 @@ class FakeHub:
                 "ETag": f'"{git_blob_sha1(path)}"',
                 "Location": f"http://localhost:{self.port}/lfs/{parts[1]}/{sha}"}, body)
         return self._send(h, 200, data, {**commit, "ETag": f'"{git_blob_sha1(path)}"'}, body)
+
+    def _api(self, h, repo_id: str, kind: str, rev: str, body: bool) -> None:
+        """Repo info (the commit a revision points at) and the recursive file listing."""
+        repo = self.repos.get(repo_id)
+        if repo is None:
+            return self._send(h, 404, b"", {"X-Error-Code": "RepoNotFound"}, body)
+        if rev not in ("main", repo["commit"]):
+            return self._send(h, 404, b"", {"X-Error-Code": "RevisionNotFound"}, body)
+        files = sorted(f for f in repo["dir"].iterdir() if f.is_file())
+        if kind == "revision":
+            data = {"id": repo_id, "sha": repo["commit"], "siblings": [{"rfilename": f.name} for f in files]}
+        else:
+            data = []
+            for f in files:
+                entry = {"type": "file", "path": f.name, "size": f.stat().st_size, "oid": git_blob_sha1(f)}
+                if f.name.endswith(".safetensors"):
+                    entry["lfs"] = {"oid": sha256_file(f), "size": f.stat().st_size, "pointerSize": 134}
+                data.append(entry)
+        return self._send(h, 200, json.dumps(data).encode(), {"Content-Type": "application/json"}, body)
 
     @staticmethod
     def _send(h, status, data, headers, body):
@@ -148,7 +177,7 @@ def offline(monkeypatch):
 def model_dir(tmp_path):
     torch.manual_seed(0)
     model = ga.create("dcgan", image_size=16, width=8)
-    save_pretrained(model, tmp_path / "model")
+    model.save_pretrained(tmp_path / "model")
     return model, tmp_path / "model"
 
 
@@ -208,7 +237,8 @@ def test_repo_without_weights_is_not_a_model(fake_hub, hf, model_dir, tmp_path):
         ga.from_pretrained(REPO)
 
 
-def test_corrupted_cache_blob_is_evicted_and_never_loads_as_good(fake_hub, hf, model_dir, monkeypatch):
+def test_corrupted_cache_blob_is_an_error_naming_force_download_and_never_loads_as_good(
+        fake_hub, hf, model_dir, monkeypatch):
     model, folder = model_dir
     commit = fake_hub.add_repo(REPO, folder)
     ga.from_pretrained(REPO)
@@ -219,14 +249,15 @@ def test_corrupted_cache_blob_is_evicted_and_never_loads_as_good(fake_hub, hf, m
     os.chmod(blob, 0o644)
     blob.write_bytes(bytes(data))
     offline(monkeypatch)
-    with pytest.raises(ModelLoadError, match="does not match its content hash.*removed from the cache"):
-        ga.from_pretrained(REPO)
-    assert not pointer.exists() and not blob.exists()
-    with pytest.raises(ModelLoadError, match="not in the Hub cache"):  # never loads as good later
-        ga.from_pretrained(REPO)
+    for _ in range(2):  # nothing is deleted behind the user's back, and the bad copy never loads
+        with pytest.raises(ModelLoadError, match="does not match the sha256 recorded in config.json.*"
+                           rf"from_pretrained\('{REPO}@{commit}', force_download=True\)") as e:
+            ga.from_pretrained(REPO)
+        assert "\n" not in str(e.value)
+        assert pointer.exists() and blob.read_bytes() == bytes(data)
 
 
-def test_corrupted_cache_blob_recovers_online(fake_hub, hf, model_dir):
+def test_corrupted_cache_blob_recovers_with_force_download(fake_hub, hf, model_dir):
     model, folder = model_dir
     commit = fake_hub.add_repo(REPO, folder)
     ga.from_pretrained(REPO)
@@ -234,9 +265,59 @@ def test_corrupted_cache_blob_recovers_online(fake_hub, hf, model_dir):
     blob = Path(os.path.realpath(pointer))
     os.chmod(blob, 0o644)
     blob.write_bytes(blob.read_bytes()[:100])  # truncated on disk
-    with pytest.raises(ModelLoadError, match="content hash"):
+    with pytest.raises(ModelLoadError, match="truncated or corrupted.*force_download=True"):
         ga.from_pretrained(REPO)
-    assert same_samples(model, ga.from_pretrained(REPO))  # fetched afresh
+    assert same_samples(model, ga.from_pretrained(REPO, force_download=True))  # fetched afresh
+    assert sha256_file(pointer) == sha256_file(folder / "model.safetensors")
+    assert same_samples(model, ga.from_pretrained(REPO))
+
+
+def test_force_download_needs_the_network(fake_hub, hf, model_dir, monkeypatch):
+    fake_hub.add_repo(REPO, model_dir[1])
+    with pytest.raises(ga.ConfigError, match="force_download=True needs the network.*local_files_only"):
+        ga.from_pretrained(REPO, force_download=True, local_files_only=True)
+    assert fake_hub.requests == []
+
+
+def test_only_model_files_are_fetched_never_code(fake_hub, hf, model_dir, tmp_path):
+    """A repo may hold code and pickles beside the model: they are never requested or cached."""
+    model, folder = model_dir
+    repo = tmp_path / "repo"
+    shutil.copytree(folder, repo)
+    (repo / "modeling_evil.py").write_text("raise SystemExit('ran')\n")
+    (repo / "pytorch_model.bin").write_bytes(b"pickle")
+    (repo / "checkpoint.safetensors").write_bytes(b"training state")
+    commit = fake_hub.add_repo(REPO, repo)
+    assert same_samples(model, ga.from_pretrained(REPO))
+    snap = hf / "models--lab--tiny-dcgan" / "snapshots" / commit
+    assert {p.name for p in snap.iterdir()} == MODEL_FILES
+    fetched = [p for _, p, _ in fake_hub.requests if "/resolve/" in p]
+    assert fetched and not [p for p in fetched if p.rsplit("/", 1)[-1] not in MODEL_FILES]
+
+
+def test_unreachable_hub_fails_fast_in_one_line(hf, model_dir, tmp_path, monkeypatch, caplog):
+    """A dead endpoint (connection refused): no retries, one line, how to work offline. A pinned commit
+    is the case huggingface_hub's file listing would retry five times (about 25 s)."""
+    import socket
+
+    from huggingface_hub import constants
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()  # nothing listens there now
+    monkeypatch.setattr(constants, "ENDPOINT", dead)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", dead + "/{repo_id}/resolve/{revision}/{filename}")
+    add_to_index(model_dir[1], "tiny", REPO, "a" * 40, hub=tmp_path / "hub", bundle=False)
+    caplog.set_level(logging.INFO)
+    for name in (REPO, f"{REPO}@{'a' * 40}", "tiny"):
+        t0 = time.monotonic()
+        with pytest.raises(ModelLoadError, match="cannot reach the Hugging Face Hub.*HF_HUB_OFFLINE=1.*local "
+                           "model folder.*short name bundled") as e:
+            ga.from_pretrained(name)
+        assert time.monotonic() - t0 < 5, name
+        assert "\n" not in str(e.value)
+    assert "Retry" not in caplog.text
 
 
 # ---- short names through the Hub cache ------------------------------------------------------
@@ -247,12 +328,14 @@ def test_short_name_without_bundle_downloads_verifies_then_works_offline(
     add_to_index(folder, "tiny", REPO, commit, hub=tmp_path / "hub", bundle=False)
     caplog.set_level(logging.INFO, logger="gan_augment.hub")
     assert same_samples(model, ga.from_pretrained("tiny"))
-    assert "a download from the Hub" in caplog.text
+    assert "downloaded into the Hub cache" in caplog.text and "sha256 of 4 files verified" in caplog.text
     caplog.clear()
-    offline(monkeypatch)
     n = len(fake_hub.requests)
+    assert same_samples(model, ga.from_pretrained("tiny"))  # a pinned commit in the cache: no network
+    offline(monkeypatch)
     assert same_samples(model, ga.from_pretrained("tiny"))
-    assert "from the Hub cache" in caplog.text and len(fake_hub.requests) == n
+    assert "using the Hub cache" in caplog.text and "downloaded" not in caplog.text
+    assert len(fake_hub.requests) == n
 
 
 def test_short_name_bundle_missing_falls_back_to_hub_cache(fake_hub, hf, model_dir, tmp_path, caplog):
@@ -265,7 +348,7 @@ def test_short_name_bundle_missing_falls_back_to_hub_cache(fake_hub, hf, model_d
     assert "bundled copy has no model.safetensors" in caplog.text
 
 
-def test_short_name_sha_mismatch_is_error_and_leaves_no_good_looking_cache(
+def test_short_name_sha_mismatch_is_an_error_every_time(
         fake_hub, hf, model_dir, tmp_path, monkeypatch):
     model, folder = model_dir
     commit = fake_hub.add_repo(REPO, folder)
@@ -273,19 +356,19 @@ def test_short_name_sha_mismatch_is_error_and_leaves_no_good_looking_cache(
     # the repo now serves other weights at the pinned commit (a tampered mirror)
     tampered = tmp_path / "tampered"
     shutil.copytree(folder, tampered)
-    save_pretrained(ga.create("dcgan", image_size=16, width=8), tampered, card=False)
+    ga.create("dcgan", image_size=16, width=8).save_pretrained(tampered, card=False)
     fake_hub.repos[REPO]["dir"] = tampered
-    with pytest.raises(ModelLoadError, match="sha256 mismatch for (config.json|model.safetensors) of 'tiny'") as e:
+    match = (r"sha256 mismatch for (config.json|model.safetensors) of 'tiny'.*"
+             r"from_pretrained\('tiny', force_download=True\)")
+    with pytest.raises(ModelLoadError, match=match) as e:
         ga.from_pretrained("tiny")
     assert "\n" not in str(e.value)
-    from huggingface_hub import try_to_load_from_cache
-
-    for f in ("config.json", "model.safetensors"):
-        cached = try_to_load_from_cache(REPO, f, revision=commit)
-        assert not (isinstance(cached, str) and sha256_file(cached) != sha256_file(folder / f))
-    offline(monkeypatch)
-    with pytest.raises(ModelLoadError):
-        ga.from_pretrained("tiny")
+    with monkeypatch.context() as m:  # the bad copy stays in the cache but never loads as good
+        offline(m)
+        with pytest.raises(ModelLoadError, match=match):
+            ga.from_pretrained("tiny")
+    with pytest.raises(ModelLoadError, match=match):  # fetched afresh: still not the published bytes
+        ga.from_pretrained("tiny", force_download=True)
 
 
 # ---- push, at the HfApi boundary -------------------------------------------------------------
@@ -323,9 +406,12 @@ def test_push_to_hub_then_from_pretrained_round_trip(fake_hub, hf, fake_push):
                              metrics={"fid": {"value": 12.5, "floor": 3.0}})
     kinds = [c[0] for c in fake_push]
     assert kinds == ["create_repo", "upload_folder"]
-    assert fake_push[0][2] == {"private": True, "exist_ok": True, "repo_type": "model"}
+    # ModelHubMixin.push_to_hub leaves repo_type to HfApi's default, which is "model"
+    assert {**fake_push[0][2], "repo_type": fake_push[0][2]["repo_type"] or "model"} == \
+        {"private": True, "exist_ok": True, "repo_type": "model"}
     assert fake_push[1][2]["message"] == "first" and fake_push[1][2]["token"] == "hf_fake"
-    assert set(fake_push[1][2]["allow"]) == {"config.json", "model.safetensors", "README.md", "samples.png"}
+    assert set(fake_push[1][2]["allow"]) == set(PUSH_FILES)  # model files only, never anything else
+    assert {p.name for p in fake_hub.repos["me/pushed"]["dir"].iterdir()} == MODEL_FILES
     loaded = ga.from_pretrained(f"me/pushed@{info.oid}")
     assert same_samples(model, loaded)
     assert loaded.metrics == {"fid": {"value": 12.5, "floor": 3.0}}
@@ -336,7 +422,7 @@ def test_cli_push_uploads_only_model_files_and_writes_a_card(fake_hub, hf, fake_
 
     model, folder = model_dir
     run = tmp_path / "run"
-    save_pretrained(model, run, card=False)  # what the trainer leaves
+    model.save_pretrained(run, card=False)  # what the trainer leaves
     (run / "checkpoint.safetensors").write_bytes(b"training state, not for the Hub")
     (run / "metrics.jsonl").write_text("{}\n")
     assert main(["push", str(run), "me/run", "--license", "mit"]) == 0

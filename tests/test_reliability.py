@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gan_augment as ga
-from gan_augment.core.format import write_model_folder as save_pretrained
 from gan_augment.core.serialization import read_safetensors, read_safetensors_metadata
 from gan_augment.hub.folder import load_folder
 from gan_augment.training.checkpoint import CHECKPOINT_NAME
@@ -156,7 +155,7 @@ def test_corrupted_npz_is_named(tmp_path, tiny_npz):
 ))
 def test_fuzzed_config_json_gets_clear_errors(tmp_path_factory, mutation):
     folder = tmp_path_factory.mktemp("m")
-    save_pretrained(ga.create("dcgan", **TINY), folder, card=False)
+    ga.create("dcgan", **TINY).save_pretrained(folder, card=False)
     (folder / "config.json").write_text(mutation)
     with pytest.raises(ga.GanAugmentError) as err:
         load_folder(folder)
@@ -166,7 +165,7 @@ def test_fuzzed_config_json_gets_clear_errors(tmp_path_factory, mutation):
 def test_safetensors_with_wrong_shapes(tmp_path):
     from safetensors.torch import save_file
 
-    save_pretrained(ga.create("dcgan", **TINY), tmp_path, card=False)
+    ga.create("dcgan", **TINY).save_pretrained(tmp_path, card=False)
     state = read_safetensors(tmp_path / "model.safetensors")
     key = next(iter(state))
     state[key] = torch.zeros(3, 3)

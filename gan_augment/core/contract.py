@@ -1,5 +1,6 @@
 """The one contract every backend meets. Everything else in the core (trainer, adapters, hub
-client, CLI) talks to :class:`GenerativeAugmenter` only, never to a backend by name."""
+client, CLI) talks to :class:`GenerativeAugmenter` only, never to a backend by name. Saving,
+loading and pushing come from :class:`gan_augment.core.hubmixin.HubMixin`."""
 
 from __future__ import annotations
 
@@ -10,11 +11,8 @@ from typing import Any, ClassVar
 import torch
 
 from gan_augment.core.errors import ConfigError
-from gan_augment.core.format import push_model, write_model_folder
+from gan_augment.core.hubmixin import HubMixin
 from gan_augment.core.naming import did_you_mean
-
-BASE_DEFAULTS: dict[str, Any] = {"image_size": 64, "channels": 3, "class_names": None}
-
 
 BASE_DEFAULTS: dict[str, Any] = {"image_size": 64, "channels": 3, "class_names": None}
 
@@ -39,7 +37,7 @@ def _check_type(owner: str, key: str, value: Any, default: Any) -> None:
                           f"{default!r}, got {value!r}.")
 
 
-class GenerativeAugmenter(ABC):
+class GenerativeAugmenter(HubMixin, ABC):
     """A generative model that can be fitted on images and sampled, optionally by class.
 
     Subclasses set ``name`` (the registry key), ``conditional`` and ``defaults`` (their own
@@ -164,14 +162,6 @@ class GenerativeAugmenter(ABC):
 
     def get_config(self) -> dict[str, Any]:
         return json.loads(json.dumps(self.config))
-
-    def save_pretrained(self, directory, **card_info: Any):
-        """Write config.json, model.safetensors and a model card (README.md) to ``directory``."""
-        return write_model_folder(self, directory, **card_info)
-
-    def push_to_hub(self, repo_id: str, **kwargs: Any):
-        """Upload this model to the Hugging Face Hub (see :func:`gan_augment.hub.push_to_hub`)."""
-        return push_model(self, repo_id, **kwargs)
 
     def __repr__(self) -> str:
         c, h, w = self.image_shape

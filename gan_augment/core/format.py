@@ -1,6 +1,6 @@
 """What a gan-augment model folder holds (the Hugging Face Hub layout: config.json beside
-model.safetensors, a README.md model card and a sample grid) and how one is written: each file to a
-temp name, then renamed into place. Reading folders back lives in gan_augment.hub.folder."""
+model.safetensors, a README.md model card and a sample grid), how its two model files are written
+(each to a temp name, then renamed into place) and how they are read back strictly."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ import functools
 import hashlib
 import importlib.metadata as md
 import json
-import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from gan_augment.core.errors import ConfigError, GanAugmentError, ModelLoadError
-from gan_augment.core.modelcard import render_card, write_sample_grid
-from gan_augment.core.serialization import atomic_save_safetensors, atomic_write_text
+from gan_augment.core.errors import GanAugmentError, ModelLoadError
+from gan_augment.core.serialization import (
+    atomic_save_safetensors,
+    atomic_write_text,
+    read_safetensors,
+    read_safetensors_metadata,
+)
 from gan_augment.core.version import __version__
 
 FORMAT_VERSION = 1
@@ -40,6 +42,11 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
 @functools.lru_cache(maxsize=1)
 def _module_distributions() -> dict[str, list[str]]:
     return md.packages_distributions()
@@ -58,12 +65,12 @@ def backend_distribution(cls: type) -> tuple[str, str]:
         return dists[0], "unknown"
 
 
-def model_config(model: Any) -> dict[str, Any]:
+def model_config(model: Any, metrics: dict | None = None) -> dict[str, Any]:
     """The JSON that travels beside the weights: the backend, its config, the preprocessing
-    contract (shape, class names, value ranges) and how it was trained."""
+    contract (shape, class names, value ranges), how it was trained and what was measured."""
     dist, version = backend_distribution(type(model))
     c, h, w = model.image_shape
-    return {
+    cfg = {
         "format_version": FORMAT_VERSION,
         "library_name": "gan-augment",
         "library_version": __version__,
@@ -77,32 +84,21 @@ def model_config(model: Any) -> dict[str, Any]:
         "normalization": {"training_range": [-1.0, 1.0], "sample_range": [0.0, 1.0], "dtype": "float32"},
         "training": json.loads(json.dumps(model.training_summary or {}, default=str)),
     }
+    if metrics:
+        cfg["metrics"] = metrics
+    return cfg
 
 
-def write_model_folder(model: Any, directory: str | Path, card: bool = True,
-                    **card_info: Any) -> Path:
-    """Write the model folder. Each file is written to a temp name and renamed into place.
-
-    ``card=False`` (what the trainer uses at every checkpoint) skips the sample grid and the model
-    card, so it costs one safetensors write, one sha256 and one small JSON write.
-    ``card_info`` goes to :func:`gan_augment.core.modelcard.render_card` (license, datasets, citation,
-    data_description, metrics, extra); ``metrics`` are also stored in config.json.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    cfg = model_config(model)
-    if card_info.get("metrics"):
-        cfg["metrics"] = card_info["metrics"]
+def write_model_files(model: Any, directory: Path, metrics: dict | None = None) -> dict[str, Any]:
+    """Write model.safetensors, then config.json (which carries the weights' sha256), each
+    atomically: an interrupted save leaves the previous pair in place. Returns the config."""
+    cfg = model_config(model, metrics)
     weights = directory / WEIGHTS_NAME
     atomic_save_safetensors(model.state_dict(), weights, metadata={"format": "pt", "backend": model.name})
-    # config.json carries the weights' sha256 so that a corrupted payload (which safetensors cannot
-    # detect: only its header is structured) fails loudly on load instead of sampling garbage.
+    # safetensors cannot detect payload damage (only its header is structured): the sha256 can.
     cfg["weights_sha256"] = sha256_file(weights)
     atomic_write_text(directory / CONFIG_NAME, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    if card:
-        write_sample_grid(model, directory / GRID_NAME)
-        atomic_write_text(directory / CARD_NAME, render_card(cfg, **card_info))
-    return directory
+    return cfg
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -111,7 +107,8 @@ def read_config(path: Path) -> dict[str, Any]:
     try:
         cfg = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{path} is not valid JSON ({exc}); download or copy it again.") from exc
+        raise ModelLoadError(f"{path} is not valid JSON ({exc}); "
+                             f"{refetch_hint(path.parent) or 'download or copy it again'}.") from exc
     if not isinstance(cfg, dict):
         raise ModelLoadError(f"{path} must hold a JSON object, got {type(cfg).__name__}.")
     for key in ("format_version", "backend", "config"):
@@ -130,37 +127,53 @@ def read_config(path: Path) -> dict[str, Any]:
     return cfg
 
 
-def push_model(model, repo_id: str, *, private: bool | None = None, token: str | None = None,
-               commit_message: str | None = None, revision: str | None = None, **card_info: Any):
-    """save_pretrained into a temp folder, then create the repo and upload it. Returns CommitInfo."""
+def refetch_hint(folder: Path) -> str | None:
+    """For a folder inside the Hub cache (models--owner--name/snapshots/<commit>): how to replace
+    the cached copy. None for any other folder, which is the user's to replace."""
+    folder = Path(folder)
+    repo = folder.parent.parent.name
+    if folder.parent.name == "snapshots" and repo.startswith("models--"):
+        repo_id = repo[len("models--"):].replace("--", "/", 1)
+        return f"re-download it with from_pretrained('{repo_id}@{folder.name}', force_download=True)"
+    return None
 
-    with tempfile.TemporaryDirectory(prefix="gan-augment-push-") as tmp:
-        write_model_folder(model, tmp, **card_info)
-        return upload_folder(Path(tmp), repo_id, private=private, token=token,
-                       commit_message=commit_message or f"Upload {model.name} model with gan-augment",
-                       revision=revision)
 
-
-
-def upload_folder(folder: Path, repo_id: str, *, private, token, commit_message, revision):
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
-
-    if not REPO_ID_RE.match(repo_id):
-        raise ConfigError(f"{repo_id!r} is not a Hub repo id; use owner/name (e.g. your-user/neutrophil-wgan-gp).")
-    api = HfApi(token=token)
+def load_model_files(model: Any, directory: Path, cfg: dict[str, Any]) -> Any:
+    """Load the weights beside ``cfg`` into ``model`` strictly: readable safetensors, the sha256
+    recorded in config.json, the backend named in the file's metadata, exact keys and shapes."""
+    weights = directory / WEIGHTS_NAME
+    if not weights.is_file():
+        raise ModelLoadError(
+            f"{directory} has {CONFIG_NAME} but no {WEIGHTS_NAME}; the folder is incomplete: copy or "
+            "download the weights beside config.json, or save the model again with save_pretrained."
+        )
     try:
-        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        info = api.upload_folder(repo_id=url.repo_id, folder_path=str(folder), commit_message=commit_message,
-                                 repo_type="model", revision=revision,
-                                 allow_patterns=[f for f in PUSH_FILES if (folder / f).is_file()])
-    except (HfHubHTTPError, HFValidationError, OSError) as exc:
-        raise GanAugmentError(f"pushing to {repo_id} failed: {first_line(exc)}; check that you are logged "
-                             "in (`hf auth login` or token=...) with write access.") from exc
-    logging.getLogger("gan_augment.hub").info("pushed %s to %s (commit %s)", folder, repo_id, getattr(info, "oid", "?"))
-    return info
-
-
-def first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] + ("..." if len(text) > 300 else "")
+        state = read_safetensors(weights)  # header or length damage shows up here
+    except ModelLoadError as exc:
+        hint = refetch_hint(directory)
+        raise ModelLoadError(" ".join(str(exc).split()) + (f" ({hint})" if hint else "")) from exc
+    expected = cfg.get("weights_sha256")
+    if expected is not None:  # payload damage (flipped bytes inside a tensor) only shows up here
+        got = sha256_file(weights)
+        if got != expected:
+            raise ModelLoadError(
+                f"{weights} does not match the sha256 recorded in {CONFIG_NAME} ({got[:16]}... vs "
+                f"{str(expected)[:16]}...): it is corrupted or was replaced; "
+                f"{refetch_hint(directory) or 'download or copy it again'}."
+            )
+    saved_backend = read_safetensors_metadata(weights).get("backend")
+    if saved_backend is not None and saved_backend != cfg["backend"]:
+        raise ModelLoadError(
+            f"{weights} holds {saved_backend!r} weights but {CONFIG_NAME} says {cfg['backend']!r}; "
+            "the two files come from different models: keep the pair save_pretrained wrote together."
+        )
+    try:
+        model.load_state_dict(state)
+    except GanAugmentError:
+        raise
+    except Exception as exc:  # a config that builds no network: say so, never a torch traceback
+        raise ModelLoadError(f"{directory}: config.json does not describe a loadable {cfg['backend']!r} "
+                             f"model ({type(exc).__name__}: {exc}); re-save it with save_pretrained.") from exc
+    model.training_summary = cfg.get("training") or {}
+    model.metrics = cfg.get("metrics")
+    return model

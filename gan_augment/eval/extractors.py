@@ -12,12 +12,13 @@ from gan_augment.eval.features import (
     FeatureExtractor,
     InceptionExtractor,
 )
+from gan_augment.hub.resolve import bundled_hub_dir, hub_dir
 
 
 def extractor_search_dirs() -> list[Path]:
-    """Folders holding named extractors: ./hub/extractors and the repository's hub/extractors."""
-    here = Path(__file__).resolve().parents[1] / "hub" / "extractors"
-    dirs = [Path.cwd() / "hub" / "extractors", here]
+    """Folders holding named extractors: ./hub/extractors, $GAN_AUGMENT_HUB_DIR/extractors, then the
+    package's own (gan_augment._hub: the repository's hub/ when editable, its copy in a wheel)."""
+    dirs = [Path.cwd() / "hub" / "extractors", hub_dir() / "extractors", bundled_hub_dir() / "extractors"]
     return list(dict.fromkeys(d for d in dirs))
 
 

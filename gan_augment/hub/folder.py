@@ -1,26 +1,24 @@
-"""Read a model folder back, strictly: config validated, weights checked against their sha256,
-the backend built through the installed plugins only (nothing from the folder is imported), keys
-and shapes exact."""
+"""A model folder's backend, looked up among the installed plugins only (nothing from the folder
+is imported), and the summary `gan-augment info` prints."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import metadata_load
 
-from gan_augment.core.contract import GenerativeAugmenter
-from gan_augment.core.errors import BackendNotFoundError, GanAugmentError, ModelLoadError
-from gan_augment.core.format import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, sha256_file
+from gan_augment.core.errors import BackendNotFoundError, ModelLoadError
+from gan_augment.core.format import CARD_NAME, CONFIG_NAME, read_config
 from gan_augment.core.registry import get_host
-from gan_augment.core.serialization import read_safetensors, read_safetensors_metadata
 
 
-def build_from_config(cfg: dict[str, Any], where: str) -> GenerativeAugmenter:
-    """Build the model through the installed registry only: nothing from the folder is imported."""
+def backend_class(cfg: dict[str, Any], where: str) -> type:
+    """The installed class of config.json's ``backend``, or an error naming the package to install."""
     try:
-        info = get_host().get(cfg["backend"])
+        return get_host().get(cfg["backend"]).cls
     except BackendNotFoundError as exc:
         dist = cfg.get("backend_distribution")
         if dist in ("gan-augment", "gan_augment"):
@@ -32,61 +30,19 @@ def build_from_config(cfg: dict[str, Any], where: str) -> GenerativeAugmenter:
         raise ModelLoadError(
             f"{where} needs the backend {cfg['backend']!r}, which is not installed; {fix}."
         ) from exc
-    try:
-        return info.cls(**cfg["config"])
-    except Exception as exc:
-        msg = " ".join(str(exc).split())
-        raise ModelLoadError(f"{where}: config.json does not build a {cfg['backend']!r} model: {msg}") from exc
 
 
-def load_folder(directory: str | Path) -> GenerativeAugmenter:
-    """Load a local model folder strictly: config validated, weights verified, keys and shapes exact."""
+def load_folder(directory: str | os.PathLike, device: Any = None):
+    """Load a local model folder strictly, building the backend its config.json names."""
     directory = Path(directory)
     cfg = read_config(directory / CONFIG_NAME)
-    weights = directory / WEIGHTS_NAME
-    if not weights.is_file():
-        raise ModelLoadError(
-            f"{directory} has {CONFIG_NAME} but no {WEIGHTS_NAME}; the folder is incomplete: copy or "
-            "download the weights beside config.json, or save the model again with save_pretrained."
-        )
-    try:
-        state = read_safetensors(weights)  # header or length damage shows up here
-    except ModelLoadError as exc:
-        raise ModelLoadError(" ".join(str(exc).split())) from exc
-    expected = cfg.get("weights_sha256")
-    if expected is not None:  # payload damage (flipped bytes inside a tensor) only shows up here
-        got = sha256_file(weights)
-        if got != expected:
-            raise ModelLoadError(
-                f"{weights} does not match the sha256 recorded in {CONFIG_NAME} ({got[:16]}... vs "
-                f"{str(expected)[:16]}...): it is corrupted or was replaced; download or copy it again."
-            )
-    model = build_from_config(cfg, str(directory))
-    saved_backend = read_safetensors_metadata(weights).get("backend")
-    if saved_backend is not None and saved_backend != cfg["backend"]:
-        raise ModelLoadError(
-            f"{weights} holds {saved_backend!r} weights but {CONFIG_NAME} says {cfg['backend']!r}; "
-            "the two files come from different models: keep the pair save_pretrained wrote together."
-        )
-    try:
-        model.load_state_dict(state)
-    except GanAugmentError:
-        raise
-    except Exception as exc:  # a config that builds no network: say so, never a torch traceback
-        raise ModelLoadError(f"{directory}: config.json does not describe a loadable {cfg['backend']!r} "
-                             f"model ({type(exc).__name__}: {exc}); re-save it with save_pretrained.") from exc
-    model.training_summary = cfg.get("training") or {}
-    model.metrics = cfg.get("metrics")
-    return model
-
-
+    return backend_class(cfg, str(directory)).from_pretrained(directory, device=device)
 
 
 def card_summary(folder: str | Path) -> dict[str, Any]:
     """What `gan-augment info` prints, read from config.json and the card's front matter only
     (no weights are loaded and the backend need not be installed)."""
     folder = Path(folder)
-
     cfg = read_config(folder / CONFIG_NAME)
     meta = {}
     if (folder / CARD_NAME).is_file():
@@ -110,5 +66,3 @@ def card_summary(folder: str | Path) -> dict[str, Any]:
         "format_version": cfg.get("format_version"),
         "config": json.loads(json.dumps(cfg.get("config", {}))),
     }
-
-

@@ -16,19 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gan_augment.core.download import SHA1_RE
 from gan_augment.core.errors import ConfigError, GanAugmentError
+from gan_augment.core.format import OPTIONAL_FILES, REQUIRED_FILES, sha256_file
 from gan_augment.core.serialization import atomic_write_text
 from gan_augment.hub.folder import load_folder
-from gan_augment.hub.resolve import (
-    INDEX_NAME,
-    OPTIONAL_FILES,
-    REQUIRED_FILES,
-    SHA1_RE,
-    hub_dir,
-    load_index,
-    sha256_file,
-    validate_entry,
-)
+from gan_augment.hub.resolve import INDEX_NAME, hub_dir, load_index, validate_entry
 
 log = logging.getLogger("gan_augment.hub")
 
