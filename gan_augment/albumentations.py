@@ -25,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - albumentations is a dependency
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import DataError
 from gan_augment.hub.pretrained import from_pretrained
-from gan_augment.mix.bank import resolve_augmenter, synthesize
+from gan_augment.mix.bank import check_probability, resolve_augmenter, synthesize
 from gan_augment.mix.labels import class_for
 
 SPATIAL_TARGETS = ("mask", "masks", "bboxes", "keypoints", "mask3d", "masks3d")
@@ -47,7 +47,7 @@ class GenerativeReplace(A.ImageOnlyTransform):
     def __init__(self, augmenter: GenerativeAugmenter | str | None = None, p: float = 0.5,
                  label_key: str = "label", model: str | None = None,
                  class_names: Sequence[str] | None = None, class_map: Mapping | None = None):
-        super().__init__(p=p)
+        super().__init__(p=check_probability("p", p, "GenerativeReplace"))
         self._augmenter, self.model = resolve_augmenter(augmenter, model)
         self.label_key = label_key
         self.class_names = list(class_names) if class_names is not None else None

@@ -3,7 +3,6 @@ client, CLI) talks to :class:`GenerativeAugmenter` only, never to a backend by n
 
 from __future__ import annotations
 
-import difflib
 import json
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
@@ -12,6 +11,7 @@ import torch
 
 from gan_augment.core.errors import ConfigError
 from gan_augment.core.format import push_model, write_model_folder
+from gan_augment.core.naming import did_you_mean
 
 BASE_DEFAULTS: dict[str, Any] = {"image_size": 64, "channels": 3, "class_names": None}
 
@@ -58,10 +58,8 @@ class GenerativeAugmenter(ABC):
         unknown = sorted(set(config) - set(allowed))
         if unknown:
             key = unknown[0]
-            close = difflib.get_close_matches(key, list(allowed), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
-                f"{type(self).__name__} got unknown config key {key!r}.{hint} "
+                f"{type(self).__name__} got unknown config key {key!r}.{did_you_mean(key, allowed)} "
                 f"Known keys: {', '.join(sorted(allowed))}."
             )
         for key, value in config.items():
@@ -107,9 +105,7 @@ class GenerativeAugmenter(ABC):
         if isinstance(label, str):
             if label in names:
                 return names.index(label)
-            close = difflib.get_close_matches(label, names, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown class {label!r}.{hint} This model knows: {', '.join(names)}.")
+            raise ConfigError(f"unknown class {label!r}.{did_you_mean(label, names)} This model knows: {', '.join(names)}.")
         idx = int(label)
         if not 0 <= idx < len(names):
             raise ConfigError(

@@ -17,6 +17,7 @@ from typing import Any
 
 from gan_augment.core.errors import ConfigError, GanAugmentError, ModelLoadError
 from gan_augment.core.modelcard import render_card, write_sample_grid
+from gan_augment.core.naming import reject_unknown_keys
 from gan_augment.core.serialization import atomic_save_safetensors, atomic_write_text
 from gan_augment.core.version import __version__
 
@@ -29,6 +30,10 @@ REQUIRED_FILES = (CONFIG_NAME, WEIGHTS_NAME)
 OPTIONAL_FILES = (CARD_NAME, GRID_NAME)
 #: Files a push uploads; anything else in a run folder (checkpoints, logs) stays local.
 PUSH_FILES = REQUIRED_FILES + OPTIONAL_FILES + ("loss_curve.png",)
+#: Every top-level key of config.json: model_config's, plus metrics and weights_sha256.
+CONFIG_KEYS = frozenset({"format_version", "library_name", "library_version", "backend", "backend_distribution",
+                         "backend_version", "conditional", "config", "image_shape", "class_names",
+                         "normalization", "training", "metrics", "weights_sha256"})
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
@@ -125,6 +130,8 @@ def read_config(path: Path) -> dict[str, Any]:
             f"{path} has format version {fv}, newer than this gan-augment ({__version__}) reads "
             f"({FORMAT_VERSION}); upgrade with `pip install -U gan-augment`."
         )
+    reject_unknown_keys(cfg, CONFIG_KEYS, str(path), ModelLoadError, fix="Fix the key by hand, or re-save the "
+                        "model with save_pretrained; if a newer gan-augment wrote it, `pip install -U gan-augment`.")
     if not isinstance(cfg["config"], dict):
         raise ModelLoadError(f"{path}: 'config' must be a JSON object.")
     return cfg

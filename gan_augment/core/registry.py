@@ -7,7 +7,6 @@ still load (``GAN_AUGMENT_STRICT_PLUGINS=1`` turns that warning into an error, f
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata as md
 import os
 import warnings
@@ -19,6 +18,7 @@ import pluggy
 from gan_augment.core import hookspecs
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import BackendNotFoundError, PluginError
+from gan_augment.core.naming import did_you_mean
 
 ENTRY_POINT_GROUP = "gan_augment"
 
@@ -139,8 +139,7 @@ class BackendHost:
         if name in table:
             return table[name]
         known = sorted(table)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, known)
         broken = (
             f" Plugins that failed to load: {', '.join(sorted(self.load_errors))}."
             if self.load_errors

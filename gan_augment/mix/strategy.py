@@ -3,7 +3,6 @@ over-sampling, and the ``ratio`` cap on a class's synthetic share."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from numbers import Real
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from gan_augment.core.errors import ConfigError
+from gan_augment.core.naming import did_you_mean
 
 STRATEGY_WORDS = ("minority", "not minority", "not majority", "all", "auto")
 
@@ -66,8 +66,7 @@ def sampling_targets(strategy: Any, y: Sequence | np.ndarray) -> dict[Any, int]:
             raise ConfigError("'sampling_strategy'='majority' cannot be used with over-sampler. "
                               "SyntheticMix only adds images; use 'not majority' or a dict.")
         if strategy not in STRATEGY_WORDS:
-            close = difflib.get_close_matches(strategy, STRATEGY_WORDS, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(strategy, STRATEGY_WORDS)
             raise ConfigError(
                 "When 'sampling_strategy' is a string, it needs to be one of "
                 f"{STRATEGY_WORDS}. Got '{strategy}' instead.{hint}"

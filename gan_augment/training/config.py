@@ -9,7 +9,9 @@ from typing import Any
 
 import torch
 
+from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ConfigError
+from gan_augment.core.naming import did_you_mean
 
 
 @dataclass
@@ -50,11 +52,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         for key in list(backend_defaults) + list(user):
             if key not in names:
-                import difflib
-
-                close = difflib.get_close_matches(key, sorted(names), n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"unknown training setting {key!r}.{hint} Known: {', '.join(sorted(names))}.")
+                raise ConfigError(f"unknown training setting {key!r}.{did_you_mean(key, names)} Known: {', '.join(sorted(names))}.")
         cfg = cls(**{**backend_defaults, **{k: v for k, v in user.items() if v is not None}})
         cfg.betas = tuple(cfg.betas)
         cfg.validate()
@@ -92,7 +90,7 @@ class StepContext:
 
 def pick_device(name: str = "auto") -> torch.device:
     if name != "auto":
-        return torch.device(name)
+        return check_device(name)
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
