@@ -100,9 +100,11 @@ def _train(args) -> int:
     try:
         model = ga.create(backend, **model_config)
     except ConfigError as exc:  # an --opt meant for the trainer gets the trainer's names suggested
-        hint = next((did_you_mean(k, train_keys) for k in model_opts if repr(k) in str(exc)), "")
-        if hint:
-            raise ConfigError(f"{exc} As a training setting:{hint}") from exc
+        key = next((k for k in model_opts if repr(k) in str(exc) and did_you_mean(k, train_keys)), None)
+        if key is not None:
+            raise ConfigError(f"--opt {key}: not a {backend} setting nor a training setting."
+                              f"{did_you_mean(key, train_keys)} Training settings: "
+                              f"{', '.join(sorted(train_keys))}.") from exc
         raise
     for key, val in (("steps", args.steps), ("epochs", args.epochs), ("seed", args.seed),
                      ("batch_size", args.batch_size), ("checkpoint_every", args.checkpoint_every),

@@ -213,7 +213,9 @@ def read_npz(path: Path, image_size: int | None, channels: int | None,
             if splits is None:
                 raise DataError(f"{path} has no 'split' array, so split={split!r} cannot be selected; omit --split.")
             if split not in set(splits.tolist()):
-                raise DataError(f"{path}: no rows with split {split!r}; it has {sorted(set(splits.tolist()))}.")
+                have = sorted(set(splits.tolist()))
+                raise DataError(f"{path}: no rows with split {split!r}.{did_you_mean(split, have)} "
+                                f"Use one of its splits: {', '.join(have)}.")
             rows = rows[splits == split]
         images: Any
         if load_images:

@@ -34,8 +34,9 @@ def check_device(device: str | torch.device) -> torch.device:
         try:
             dev = torch.device(str(device))
         except (RuntimeError, TypeError, ValueError):
-            choices = [*have, "cuda", "cpu", "mps"]
-            raise ConfigError(f"unknown device {device!r}.{did_you_mean(str(device), choices)} {fix}") from None
+            hint = " Did you mean 'cuda'?" if str(device).lower().startswith("gpu") else \
+                did_you_mean(str(device), [*have, "cuda", "mps"])
+            raise ConfigError(f"unknown device {device!r}.{hint} {fix}") from None
     if dev.type == "cpu":
         return dev
     if dev.type == "cuda":
