@@ -5,7 +5,11 @@ DataLoader). Synthetic images enter through ONE line in the Compose, marked ``# 
 with probability ``prob`` an item's image is replaced by a synthetic image of its class. Delete the
 line and the script trains on the real images only.
 
-    python examples/monai_train.py --model path/to/gan-model --steps 2000
+    python examples/monai_train.py --model pbc-cwgan-gp --steps 2000
+
+It reports accuracy, balanced accuracy (the mean of the per-class recalls, the figure that
+matters on imbalanced data) and the recall of every class on the test split, or on a
+class-stratified subset of it with ``--eval-per-class N``.
 
 ``--model`` is a gan-augment model folder, a short name or a Hub repo id. To make one:
 
@@ -33,6 +37,7 @@ from monai.transforms import (
     ScaleIntensityd,
 )
 from monai.utils import set_determinism
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_recall
 
 from gan_augment.monai import GenerativeReplaced
 
@@ -49,18 +54,57 @@ def load_dicts(path, split):
     return [{"image": img, "label": int(lab)} for img, lab in zip(images, labels)], names
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """--help keeps the docstring's layout and shows every option's default."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="the PBC .npz (default: ../shared/data)")
-    p.add_argument("--model", help="gan-augment model: folder, short name or Hub repo id")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-batches", type=int, default=0, help="test batches to evaluate (0: all)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="the PBC .npz")
+    p.add_argument("--model", help="gan-augment model: folder, short name (e.g. pbc-cwgan-gp) or Hub repo id; "
+                   "without it the script says how to get one")
+    p.add_argument("--steps", type=int, default=2000, help="optimiser steps")
+    p.add_argument("--batch-size", type=int, default=64, help="images per step")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0, help="weights, data order, augmentation, evaluation subset")
+    p.add_argument("--log-every", type=int, default=50, help="print progress every N steps (and at step 1)")
+    p.add_argument("--eval-per-class", type=int, default=0,
+                   help="evaluate on N random test images per class (0: the whole test split)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="where to train (the default is what this machine has)")
     return p.parse_args(argv)
+
+
+def stratified_subset(labels, per_class, seed=0):
+    """Indices of ``per_class`` random images of every class (all of a smaller class), sorted.
+    A prefix of a class-sorted split would hold only the first classes."""
+    labels = np.asarray(labels)
+    if per_class <= 0:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep = [rng.choice(np.flatnonzero(labels == c), min(per_class, int((labels == c).sum())), replace=False)
+            for c in np.unique(labels)]
+    return np.sort(np.concatenate(keep))
+
+
+def evaluate(model, loader, device, num_classes):
+    """Accuracy, balanced accuracy (mean per-class recall) and per-class recall, with torchmetrics."""
+    model.eval()
+    preds, targets = [], []
+    with torch.no_grad():
+        for batch in loader:
+            preds.append(model(batch["image"].to(device)).argmax(1).cpu())
+            targets.append(torch.as_tensor(batch["label"]))
+    model.train()
+    pred, target = torch.cat(preds), torch.cat(targets)
+    present = torch.bincount(target, minlength=num_classes) > 0  # classes absent from the subset
+    recall = multiclass_recall(pred, target, num_classes=num_classes, average=None)
+    acc = multiclass_accuracy(pred, target, num_classes=num_classes, average="micro")
+    return float(acc), float(recall[present].mean()), recall.tolist(), len(target)
 
 
 def main(argv=None):
@@ -76,6 +120,7 @@ def main(argv=None):
     set_determinism(seed=args.seed)
     train_data, class_names = load_dicts(args.data, "train")
     test_data, _ = load_dicts(args.data, "test")
+    test_data = [test_data[i] for i in stratified_subset([d["label"] for d in test_data], args.eval_per_class, args.seed)]
 
     train_tf = Compose([
         EnsureTyped(keys="image", dtype=torch.float32),
@@ -96,6 +141,7 @@ def main(argv=None):
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     step, t0, synthetic = 0, time.time(), 0
+    print(f"training DenseNet121 for {args.steps} steps of {args.batch_size} images on {args.device}", flush=True)
     while step < args.steps:
         for batch in loader:
             x, y = batch["image"].to(args.device), batch["label"].to(args.device)
@@ -105,22 +151,16 @@ def main(argv=None):
             loss.backward()
             opt.step()
             step += 1
-            if step % 50 == 0 or step == args.steps:
+            if step == 1 or step % args.log_every == 0 or step == args.steps:
                 print(f"step {step}/{args.steps}  loss {loss.item():.4f}  synthetic so far {synthetic}  "
                       f"{step * args.batch_size / (time.time() - t0):.0f} img/s", flush=True)
             if step >= args.steps:
                 break
 
-    model.eval()
-    correct = total = 0
-    with torch.no_grad():
-        for b, batch in enumerate(test_loader):
-            if args.eval_batches and b >= args.eval_batches:
-                break
-            pred = model(batch["image"].to(args.device)).argmax(1).cpu()
-            correct += int((pred == batch["label"]).sum())
-            total += len(pred)
-    print(f"test accuracy {correct / max(total, 1):.4f} on {total} images")
+    acc, bal, recall, n = evaluate(model, test_loader, args.device, len(class_names))
+    print(f"test accuracy {acc:.4f}  balanced accuracy {bal:.4f}  on {n} test images"
+          f"{f' ({args.eval_per_class} per class at most)' if args.eval_per_class else ''}")
+    print("recall per class: " + "  ".join(f"{c} {r:.3f}" for c, r in zip(class_names, recall)))
     return 0
 
 

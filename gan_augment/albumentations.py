@@ -25,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - albumentations is a dependency
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError, DataError
 from gan_augment.hub.pretrained import from_pretrained
-from gan_augment.mix.bank import resolve_augmenter, synthesize
+from gan_augment.mix.bank import check_probability, resolve_augmenter, synthesize
 from gan_augment.mix.labels import class_for
 
 SPATIAL_TARGETS = ("mask", "masks", "bboxes", "keypoints", "mask3d", "masks3d")
@@ -51,7 +51,7 @@ class GenerativeReplace(A.ImageOnlyTransform):
                  label_key: str = "label", model: str | None = None,
                  class_names: Sequence[str] | None = None, class_map: Mapping | None = None,
                  filter: Any = None):
-        super().__init__(p=p)
+        super().__init__(p=check_probability("p", p, "GenerativeReplace"))
         if isinstance(filter, str):
             raise ConfigError(f"this pipeline was saved with the filter {filter!r}, whose classifier is not "
                               "serialised; build GenerativeReplace(..., filter=ClassifierAgreement(clf)) again.")

@@ -28,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - monai is a dependency
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError, DataError
 from gan_augment.hub.pretrained import from_pretrained
-from gan_augment.mix.bank import resolve_augmenter, synthesize
+from gan_augment.mix.bank import check_probability, resolve_augmenter, synthesize
 from gan_augment.mix.labels import class_for
 
 META_KEY = "gan_augment_synthetic"
@@ -117,7 +117,7 @@ class GenerativeReplace(_Replacer, RandomizableTransform):
     def __init__(self, augmenter: GenerativeAugmenter | str | None = None, prob: float = 0.1,
                  class_names: Sequence[str] | None = None, class_map: Mapping | None = None,
                  value_range: Any = "auto", model: str | None = None, filter: Any = None):
-        RandomizableTransform.__init__(self, prob)
+        RandomizableTransform.__init__(self, check_probability("prob", prob, "GenerativeReplace"))
         self._setup(augmenter, class_names, class_map, value_range, model, filter)
 
     def randomize(self, data: Any = None) -> None:
@@ -146,7 +146,7 @@ class GenerativeReplaced(_Replacer, MapTransform, RandomizableTransform):
                  flag_key: str | None = "is_synthetic", allow_missing_keys: bool = False,
                  model: str | None = None, filter: Any = None):
         MapTransform.__init__(self, keys, allow_missing_keys)
-        RandomizableTransform.__init__(self, prob)
+        RandomizableTransform.__init__(self, check_probability("prob", prob, "GenerativeReplaced"))
         self._setup(augmenter, class_names, class_map, value_range, model, filter)
         self.label_key = label_key
         self.flag_key = flag_key

@@ -3,6 +3,7 @@ is really the only switch: the script without it trains on real images only."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -77,9 +78,55 @@ def test_example_trains_with_the_line_on(name, small_pbc, tiny_model):
     res = run(ROOT / "examples" / name, "--data", str(small_pbc), "--model", str(tiny_model), "--steps", "2",
               "--batch-size", "8", "--workers", "0")
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "step 2/2" in res.stdout and "test accuracy" in res.stdout
+    assert "step 1/2" in res.stdout and "step 2/2" in res.stdout  # progress from the first step
+    assert "test accuracy" in res.stdout and "balanced accuracy" in res.stdout
+    _, names = ga.read_labels(small_pbc)
+    recall_line = next(ln for ln in res.stdout.splitlines() if ln.startswith("recall per class:"))
+    assert all(f" {c} " in recall_line + " " for c in names)
     if name == "timm_train.py":
         assert "SyntheticMix plan" in res.stdout  # the mixer was really in the loop
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / "examples" / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_stratified_subset_takes_every_class(name):
+    pick = load_script(name).stratified_subset
+    labels = [0] * 10 + [1] * 5 + [2] * 3  # sorted by class, as the PBC test split is
+    idx = pick(labels, 4, seed=0)
+    assert np.bincount(np.asarray(labels)[idx]).tolist() == [4, 4, 3]
+    assert list(idx) == sorted(set(idx.tolist()))
+    assert np.array_equal(idx, pick(labels, 4, seed=0)) and not np.array_equal(idx, pick(labels, 4, seed=1))
+    assert np.array_equal(pick(labels, 0), np.arange(len(labels)))
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_evaluate_reports_balanced_accuracy_and_recall_per_class(name):
+    import torch
+
+    evaluate = load_script(name).evaluate
+    target = torch.tensor([0, 0, 0, 0, 1, 1, 2, 2])
+    pred = torch.tensor([0, 0, 0, 0, 0, 1, 0, 0])  # class 0 always right, 1 half, 2 never
+    logits = torch.nn.functional.one_hot(pred, 4).float()
+    batch = (logits, target) if name == "timm_train.py" else {"image": logits, "label": target}
+    acc, bal, recall, n = evaluate(torch.nn.Identity(), [batch], "cpu", num_classes=4)
+    assert n == 8 and acc == pytest.approx(5 / 8)
+    assert recall[:3] == pytest.approx([1.0, 0.5, 0.0])
+    assert bal == pytest.approx(0.5)  # class 3 has no test image: left out of the mean
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_help_shows_the_real_defaults(name):
+    res = run(ROOT / "examples" / name, "--help")
+    assert res.returncode == 0
+    text = " ".join(res.stdout.split())
+    for want in ("--steps STEPS optimiser steps (default: 2000)", "(default: 64)", "(default: 0)", "--eval-per-class"):
+        assert want in text, want
 
 
 @pytest.mark.slow

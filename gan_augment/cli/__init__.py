@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gan_augment.cli.args import OneLineParser, count, device, non_negative
 from gan_augment.core.errors import ConfigError, DataError, GanAugmentError, TrainingDiverged
+from gan_augment.core.naming import did_you_mean
 
 # Command bodies import what they need when they run, so that `gan-augment --help` does not pay
 # for torch and every subpackage (a start-up cost, not a cycle: nothing below imports the CLI).
@@ -95,7 +97,15 @@ def _train(args) -> int:
             print(f"note: {backend} is unconditional; training one model on all of {data.class_names}. "
                   "Pass --classes to train on one class.", file=sys.stderr)
     torch.manual_seed(args.seed if args.seed is not None else train_opts.get("seed", 0))
-    model = ga.create(backend, **model_config)
+    try:
+        model = ga.create(backend, **model_config)
+    except ConfigError as exc:  # an --opt meant for the trainer gets the trainer's names suggested
+        key = next((k for k in model_opts if repr(k) in str(exc) and did_you_mean(k, train_keys)), None)
+        if key is not None:
+            raise ConfigError(f"--opt {key}: not a {backend} setting nor a training setting."
+                              f"{did_you_mean(key, train_keys)} Training settings: "
+                              f"{', '.join(sorted(train_keys))}.") from exc
+        raise
     for key, val in (("steps", args.steps), ("epochs", args.epochs), ("seed", args.seed),
                      ("batch_size", args.batch_size), ("checkpoint_every", args.checkpoint_every),
                      ("sample_every", args.sample_every), ("device", args.device), ("stop_at", args.stop_at)):
@@ -129,13 +139,16 @@ def cmd_sample(args) -> int:
     import gan_augment as ga
     from gan_augment.core.plots import save_grid
 
+    out = Path(args.out)
+    if out.suffix not in (".png", ".npz"):
+        raise ConfigError(f"--out must end in .png (a grid) or .npz (images, labels), got {out.name!r}.")
     model = ga.from_pretrained(args.model)
     g = torch.Generator().manual_seed(args.seed)
     labels = args.class_name if args.class_name is not None else None
     if labels is not None and labels not in model.class_names and labels.isdigit():
         labels = int(labels)
     x = model.sample(args.n, labels=labels, generator=g)
-    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
         save_grid(x, out, nrow=max(1, int(args.n**0.5)))
     elif out.suffix == ".npz":
@@ -150,14 +163,12 @@ def cmd_sample(args) -> int:
         np.savez_compressed(buf, images=imgs, labels=idx, class_names=np.array(model.class_names),
                             synthetic=np.ones(args.n, dtype=bool))
         atomic_write_bytes(out, buf.getvalue())
-    else:
-        raise ConfigError(f"--out must end in .png (a grid) or .npz (images, labels), got {out.name!r}.")
     print(f"wrote {args.n} samples to {out}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gan-augment", description="Train, sample, evaluate and share GANs for medical image augmentation.")
+    p = OneLineParser(prog="gan-augment", description="Train, sample, evaluate and share GANs for medical image augmentation.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("backends", help="list installed backends").set_defaults(func=cmd_backends)
 
@@ -166,18 +177,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", required=True, help=".npz, ImageFolder directory, or .csv (path,label)")
     t.add_argument("--split", default=None, help="rows of this split only (e.g. train)")
     t.add_argument("--classes", default=None, help="comma-separated class names to keep")
-    t.add_argument("--image-size", type=int, default=None)
+    t.add_argument("--image-size", type=count, default=None, help="side in pixels, e.g. 64")
     t.add_argument("--channels", type=int, default=3, choices=(1, 3))
     g = t.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int)
-    g.add_argument("--epochs", type=float)
+    g.add_argument("--steps", type=count, help="generator updates")
+    g.add_argument("--epochs", type=float, help="passes over the data (instead of --steps)")
     t.add_argument("--out", required=True, help="run folder: checkpoints, grids, logs and the model")
     t.add_argument("--seed", type=int, default=None)
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--checkpoint-every", type=int, default=None)
-    t.add_argument("--sample-every", type=int, default=None)
-    t.add_argument("--stop-at", type=int, default=None, help="stop at this step (resume later)")
-    t.add_argument("--device", default=None)
+    t.add_argument("--batch-size", type=count, default=None)
+    t.add_argument("--checkpoint-every", type=non_negative, default=None, help="steps (0: only at the end)")
+    t.add_argument("--sample-every", type=non_negative, default=None, help="steps (0: only at the end)")
+    t.add_argument("--stop-at", type=count, default=None, help="stop at this step (resume later)")
+    t.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--opt", action="append", metavar="KEY=VALUE", help="backend or trainer setting (JSON value); repeatable")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -185,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="sample images from a saved model")
     s.add_argument("--model", required=True, help="model folder, short name or Hub repo id")
-    s.add_argument("-n", type=int, default=16)
+    s.add_argument("-n", type=count, default=16, help="number of images")
     s.add_argument("--class", dest="class_name", default=None)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npz")
@@ -207,6 +218,10 @@ def _extra_commands():
     return found
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -216,7 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gan-augment: training stopped: {exc}", file=sys.stderr)
         return 1
     except GanAugmentError as exc:
-        print(f"gan-augment: error: {exc}", file=sys.stderr)
+        print(f"gan-augment: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the user gave cannot be read or written (permissions, full disk)
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"gan-augment: error: cannot use{where}: {exc.strerror or exc}; check the path, its "
+              "permissions and the free space.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gan-augment: interrupted; the last checkpoint is kept (continue with --resume).", file=sys.stderr)

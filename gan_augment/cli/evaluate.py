@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gan_augment.cli.args import count, device
 from gan_augment.core.errors import ConfigError, DataError
 
 
@@ -55,8 +56,6 @@ def cmd_train_extractor(args) -> int:
     from gan_augment.core.data import load_dataset
     from gan_augment.eval.domain_cnn import train_domain_extractor
 
-    if args.steps < 1:
-        raise ConfigError(f"--steps must be positive, got {args.steps}.")
     train = load_dataset(args.data, split=args.split, image_size=args.image_size)
     test = None
     if args.test_split:
@@ -90,7 +89,7 @@ def add_commands(sub) -> None:
     e.add_argument("--classes", default=None, help="comma-separated classes to evaluate")
     e.add_argument("--no-per-class", action="store_true")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", default=None)
+    e.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
     e.set_defaults(func=cmd_evaluate)
 
     t = sub.add_parser("train-extractor", help="train the offline domain feature extractor on real train images")
@@ -98,10 +97,10 @@ def add_commands(sub) -> None:
     t.add_argument("--split", default="train", help="training split (real images only)")
     t.add_argument("--test-split", default="test", help="held-out split for its accuracy ('' to hold out 10%% of train)")
     t.add_argument("--out", required=True, help="folder for config.json + model.safetensors")
-    t.add_argument("--steps", type=int, default=1500)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--image-size", type=int, default=None)
+    t.add_argument("--steps", type=count, default=1500)
+    t.add_argument("--batch-size", type=count, default=64)
+    t.add_argument("--image-size", type=count, default=None)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default=None)
+    t.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train_extractor)

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import json
 
+#: which way is better, for reading a figure beside its floor (docs/metrics.md has the full table)
+BETTER = {"fid": "lower", "kid": "lower", "precision": "higher", "recall": "higher", "coverage": "higher",
+          "density": "near 1", "domain_is": "higher", "inception_score": "higher",
+          "ms_ssim": "near the floor (above it: less diverse than real images)",
+          "near_copies_pixel_fraction": "near the floor (above it: copies of training images)",
+          "near_copies_feature_fraction": "near the floor (above it: copies of training images)",
+          "nn_distance_pixel_median": "near the floor (below it: closer to training images than real ones are)",
+          "nn_distance_feature_median": "near the floor (below it: closer to training images than real ones are)"}
+FLOOR_MEANING = ("floor = the same metric for real images (real TRAIN images against the same test images):\n"
+                 "what real data scores, so read each value against its floor, not against 0.")
+
 
 def cmd_push(args) -> int:
     from gan_augment.hub.pretrained import push_folder
@@ -46,16 +57,29 @@ def cmd_info(args) -> int:
     for k, v in rows:
         print(f"{k.ljust(width)}  {v}")
     if s["metrics"]:
-        print("metrics:")
-        for k, v in s["metrics"].items():
-            if isinstance(v, dict):
-                floor = f" (floor {v['floor']})" if v.get("floor") is not None else ""
-                print(f"  {k}: {v.get('value')}{floor}")
-            else:
-                print(f"  {k}: {v}")
+        print_metrics(s["metrics"])
     else:
         print("metrics:".ljust(width + 2) + "none measured")
     return 0
+
+
+def print_metrics(metrics: dict) -> None:
+    """Each metric beside its floor and which way is better, after one line saying what a floor is."""
+    print("metrics, measured against held-out real test images;")
+    print(FLOOR_MEANING)
+    rows = [("metric", "model", "floor", "better")]
+    for k, v in metrics.items():
+        value, floor = (v.get("value"), v.get("floor")) if isinstance(v, dict) else (v, None)
+        rows.append((k, _num(value), _num(floor), BETTER.get(k, "")))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3])
+
+
+def _num(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def cmd_models(args) -> int:
@@ -65,10 +89,28 @@ def cmd_models(args) -> int:
     if not index:
         print(f"no short names listed yet ({hub_dir()})")
         return 0
+    rows = [("short name", "where it loads from", "what")]
     for name, e in sorted(index.items()):
-        bundled = "bundled" if e.get("folder") and (hub_dir() / e["folder"]).is_dir() else "Hub only"
-        print(f"{name}  {e['repo_id']}@{(e['revision'] or 'unpushed')[:12]}  [{bundled}]  {e.get('description', '')}".rstrip())
+        rows.append((name, availability(e, bool(e.get("folder")) and (hub_dir() / e["folder"]).is_dir()),
+                     e.get("description", "")))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    for r in rows:
+        print(f"{r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}".rstrip())
+    print("Use a short name anywhere a model is asked for: from_pretrained(\"NAME\"), --model NAME. "
+          "Bundled models ship inside gan-augment and load offline.")
     return 0
+
+
+def availability(entry: dict, bundled: bool) -> str:
+    """Where a short name's files come from, in words (no placeholder revisions)."""
+    on_hub = f"on the Hub as {entry['repo_id']}@{entry['revision'][:12]}" if entry.get("revision") else ""
+    if bundled and on_hub:
+        return f"bundled (offline); also {on_hub}"
+    if bundled:
+        return "bundled (offline); not on the Hugging Face Hub yet"
+    if on_hub:
+        return f"{on_hub} (downloaded on first use)"
+    return "listed but neither bundled nor pushed: cannot load"
 
 
 def add_commands(sub) -> None:

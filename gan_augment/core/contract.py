@@ -56,9 +56,8 @@ class GenerativeAugmenter(HubMixin, ABC):
         unknown = sorted(set(config) - set(allowed))
         if unknown:
             key = unknown[0]
-            hint = did_you_mean(key, list(allowed))
             raise ConfigError(
-                f"{type(self).__name__} got unknown config key {key!r}.{hint} "
+                f"{type(self).__name__} got unknown config key {key!r}.{did_you_mean(key, allowed)} "
                 f"Known keys: {', '.join(sorted(allowed))}."
             )
         for key, value in config.items():
@@ -104,8 +103,7 @@ class GenerativeAugmenter(HubMixin, ABC):
         if isinstance(label, str):
             if label in names:
                 return names.index(label)
-            hint = did_you_mean(label, names)
-            raise ConfigError(f"unknown class {label!r}.{hint} This model knows: {', '.join(names)}.")
+            raise ConfigError(f"unknown class {label!r}.{did_you_mean(label, names)} This model knows: {', '.join(names)}.")
         idx = int(label)
         if not 0 <= idx < len(names):
             raise ConfigError(

@@ -166,23 +166,61 @@ def _normalise_npz_labels(labels: np.ndarray, class_names: list[str], source: st
     )
 
 
-def read_npz(path: Path, image_size: int | None, channels: int | None,
-             split: str | None, classes: Sequence[str] | None, load_images: bool = True) -> ImageDataset:
+NPZ_RESAVE = ("Re-save it with plain arrays: np.savez(path, images=<uint8 (N, H, W, C)>, labels=<ints>, "
+              "class_names=np.array(names, dtype=str)).")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _open_npz(path: Path):
+    # numpy reads anything that is neither a zip nor a .npy as a pickle and, refusing it, advises
+    # allow_pickle=True: unsafe advice for a file from elsewhere, so it is replaced (and not chained).
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"cannot read {path} as .npz ({exc}); the file is corrupted or not an npz. Copy it again.") from exc
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise DataError(f"{path} is not an .npz archive (numpy sees a pickle or an unknown format); "
+                            f"gan-augment never unpickles data, since that can run code. {NPZ_RESAVE}") from None
+        raise DataError(f"cannot read {path} as .npz ({_one_line(exc)}); the file is corrupted: copy it again.") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"cannot read {path} as .npz ({_one_line(exc)}); the file is corrupted or truncated: "
+                        "copy it again.") from None
+    if isinstance(z, np.ndarray):
+        raise DataError(f"{path} holds one bare .npy array, not an .npz archive of named arrays. {NPZ_RESAVE}")
+    return z
+
+
+def _npz_array(z, key: str, path: Path) -> np.ndarray:
+    try:
+        return z[key]
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise DataError(f"{path}: the array {key!r} holds Python objects (a pickled object array); "
+                            f"gan-augment never unpickles data, since that can run code. {NPZ_RESAVE}") from None
+        raise DataError(f"{path}: cannot read {key!r} ({_one_line(exc)}); the file is corrupted: copy it again.") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read {key!r} ({_one_line(exc)}); the file is corrupted or truncated: "
+                        "copy it again.") from None
+
+
+def read_npz(path: Path, image_size: int | None, channels: int | None,
+             split: str | None, classes: Sequence[str] | None, load_images: bool = True) -> ImageDataset:
+    z = _open_npz(path)
     with z:
         if "images" not in z.files:
             raise DataError(f"{path} has no 'images' array (it has {', '.join(z.files)}); store images as uint8 (N, H, W[, C]).")
-        try:
-            labels = z["labels"].astype(np.int64) if "labels" in z.files else None
-            names = [str(c) for c in z["class_names"]] if "class_names" in z.files else None
-            splits = z["split"].astype(str) if "split" in z.files else None
-        except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise DataError(f"{path}: cannot read its arrays ({exc}); the file is corrupted. Copy it again.") from exc
+        labels = _npz_array(z, "labels", path) if "labels" in z.files else None
+        names = [str(c) for c in _npz_array(z, "class_names", path)] if "class_names" in z.files else None
+        splits = _npz_array(z, "split", path).astype(str) if "split" in z.files else None
+        if labels is not None:
+            if labels.dtype.kind not in "iub" and not (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
+                raise DataError(f"{path}: 'labels' must be integers (class indices), got {labels.dtype}; "
+                                "store labels as 0..K-1 in class_names order.")
+            labels = labels.astype(np.int64)
         if labels is None:
-            n = z["images"].shape[0]
+            n = _npz_array(z, "images", path).shape[0]
             labels = np.zeros(n, dtype=np.int64)
         if names is None:
             names = [str(i) for i in range(int(labels.max()) + 1 if labels.size else 1)]
@@ -192,15 +230,13 @@ def read_npz(path: Path, image_size: int | None, channels: int | None,
             if splits is None:
                 raise DataError(f"{path} has no 'split' array, so split={split!r} cannot be selected; omit --split.")
             if split not in set(splits.tolist()):
-                raise DataError(f"{path}: no rows with split {split!r}; it has {sorted(set(splits.tolist()))}.")
+                have = sorted(set(splits.tolist()))
+                raise DataError(f"{path}: no rows with split {split!r}.{did_you_mean(split, have)} "
+                                f"Use one of its splits: {', '.join(have)}.")
             rows = rows[splits == split]
         images: Any
         if load_images:
-            try:
-                arr = z["images"]
-            except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise DataError(f"{path}: cannot read 'images' ({exc}); the file is corrupted. Copy it again.") from exc
-            arr = _check_image_array(arr, str(path))
+            arr = _check_image_array(_npz_array(z, "images", path), str(path))
             if len(arr) != len(labels):
                 raise DataError(f"{path}: {len(arr)} images but {len(labels)} labels.")
             images = arr[rows]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gan_augment.core.errors import GanAugmentError, ModelLoadError
+from gan_augment.core.naming import reject_unknown_keys
 from gan_augment.core.serialization import (
     atomic_save_safetensors,
     atomic_write_text,
@@ -23,6 +24,10 @@ from gan_augment.core.serialization import (
 from gan_augment.core.version import __version__
 
 FORMAT_VERSION = 1
+#: Every top-level key of config.json: model_config's, plus metrics and weights_sha256.
+CONFIG_KEYS = frozenset({"format_version", "library_name", "library_version", "backend", "backend_distribution",
+                         "backend_version", "conditional", "config", "image_shape", "class_names",
+                         "normalization", "training", "metrics", "weights_sha256"})
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
@@ -124,6 +129,8 @@ def read_config(path: Path) -> dict[str, Any]:
         )
     if not isinstance(cfg["config"], dict):
         raise ModelLoadError(f"{path}: 'config' must be a JSON object.")
+    reject_unknown_keys(cfg, CONFIG_KEYS, str(path), ModelLoadError, fix="Fix the key by hand, or re-save the "
+                        "model with save_pretrained; if a newer gan-augment wrote it, `pip install -U gan-augment`.")
     return cfg
 
 

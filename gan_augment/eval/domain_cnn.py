@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_augment.core.data import as_dataset
+from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ConfigError, DataError, ModelLoadError
 from gan_augment.core.serialization import (
     atomic_save_safetensors,
@@ -204,7 +205,7 @@ def train_domain_extractor(dataset, out_dir: str | Path | None = None, steps: in
         train, test = ds.subset(np.nonzero(~mask)[0]), ds.subset(np.nonzero(mask)[0])
     x_all = train.tensor()
     size = image_size or int(x_all.shape[-1])
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = check_device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     y_all = torch.as_tensor(train.labels, dtype=torch.long)
     t0 = time.time()
     # init and dropout draw from the global RNG: seed it, and give the caller's state back after

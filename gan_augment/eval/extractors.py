@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ModelLoadError
 from gan_augment.eval.domain_cnn import DomainCNN
 from gan_augment.eval.features import (
@@ -45,5 +46,5 @@ def load_extractor(path_or_name: str | Path | FeatureExtractor, device: str | No
                 p = hits[0]
             ext = DomainCNN.load(p)
     if device is not None:
-        ext.to(device)
+        ext.to(check_device(device))
     return ext.eval()

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from gan_augment.core.contract import GenerativeAugmenter
+from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ConfigError
 from gan_augment.core.serialization import load_strict
 from gan_augment.gan.diffaugment import AugmentedCritic, resolve_policy
@@ -120,6 +121,7 @@ class AdversarialAugmenter(GenerativeAugmenter):
         return self
 
     def to(self, device):
+        device = check_device(device)
         self.generator.to(device)
         if self._discriminator is not None:
             self._discriminator.to(device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -47,3 +48,11 @@ def resolve_augmenter(augmenter: GenerativeAugmenter | str | None, model: str | 
         raise ConfigError(f"augmenter must be a GenerativeAugmenter or a model name/path, got "
                           f"{type(augmenter).__name__}.")
     return None, str(augmenter if augmenter is not None else model)
+
+
+def check_probability(name: str, value: object, owner: str) -> float:
+    """A replacement probability in [0, 1], or a ConfigError (MONAI would silently clip it)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(f"{owner}: {name}={value!r} is not a probability; give a number in [0, 1] "
+                          f"(e.g. {name}=0.3: about 30% of images replaced).")
+    return float(value)

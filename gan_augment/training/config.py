@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ConfigError
 from gan_augment.core.naming import did_you_mean
 
@@ -97,7 +98,7 @@ class StepContext:
 
 def pick_device(name: str = "auto") -> torch.device:
     if name != "auto":
-        return torch.device(name)
+        return check_device(name)
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
