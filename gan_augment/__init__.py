@@ -48,4 +48,8 @@ def __getattr__(name):
         from gan_augment.mix import SyntheticMix
 
         return SyntheticMix
+    if name == "efficacy":
+        from gan_augment.eval.efficacy import efficacy
+
+        return efficacy
     raise AttributeError(f"module 'gan_augment' has no attribute {name!r}")

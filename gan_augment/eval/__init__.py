@@ -1,0 +1,1 @@
+"""Evaluation layer: feature extractors, sample-quality metrics and the efficacy harness."""
