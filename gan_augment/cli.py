@@ -194,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands():
     """Sub-commands defined in other core modules (hub, metrics), registered if importable."""
     found = []
-    for mod, fn in (("gan_augment.cli_hub", "add_commands"), ("gan_augment.cli_eval", "add_commands")):
+    for mod, fn in (("gan_augment.cli_hub", "add_commands"), ("gan_augment.cli_eval", "add_commands"),
+                    ("gan_augment.cli_efficacy", "add_commands")):
         try:
             module = __import__(mod, fromlist=[fn])
             found.append(getattr(module, fn))

@@ -90,6 +90,8 @@ def _jsonable(v: Any) -> Any:
         return {str(k): _jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_jsonable(x) for x in v]
+    if isinstance(v, ga.ImageDataset):  # not repr(): it counts labels, and the test split waits
+        return f"<ImageDataset from {v.source}>"
     if isinstance(v, ga.GenerativeAugmenter):
         return f"<{type(v).__name__} {v.name}>"
     if callable(v):
