@@ -47,6 +47,8 @@ _EXPORTS: dict[str, str] = {
     # hub, mixer
     "from_pretrained": "gan_augment.hub.pretrained",
     "SyntheticMix": "gan_augment.mix.dataset",
+    # judging
+    "efficacy": "gan_augment.eval.efficacy",
 }
 
 #: public submodules reachable as attributes (``ga.nets.ConvGenerator``)
@@ -96,6 +98,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     )
     from gan_augment.core.hookspecs import hookimpl, hookspec
     from gan_augment.core.registry import backend_info, create, list_backends, register_plugin
+    from gan_augment.eval.efficacy import efficacy
     from gan_augment.gan.adversarial import AdversarialAugmenter
     from gan_augment.hub.pretrained import from_pretrained
     from gan_augment.mix.dataset import SyntheticMix

@@ -209,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands():
     """Sub-commands defined in other core modules (hub, metrics), registered if importable."""
     found = []
-    for mod, fn in (("gan_augment.cli.hub", "add_commands"), ("gan_augment.cli.evaluate", "add_commands")):
+    for mod, fn in (("gan_augment.cli.hub", "add_commands"), ("gan_augment.cli.evaluate", "add_commands"),
+                    ("gan_augment.cli.efficacy", "add_commands")):
         try:
             module = __import__(mod, fromlist=[fn])
             found.append(getattr(module, fn))

@@ -1,0 +1,290 @@
+"""``efficacy(...)``: do synthetic images help this classifier more than duplicating real ones?
+
+Order of work, so the test split cannot leak into any choice:
+1. open the training split, apply the subset, carve a stratified validation split from it;
+2. if there is more than one candidate (generator x ratio x strategy x filter), train the
+   ``real+synthetic`` arm on the rest of the training split for each candidate and pick the best
+   by the criterion on the validation split;
+3. only then open the test split, train every arm on the whole training split (validation images
+   included) for every seed, and score each once on the test split.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gan_augment.core.contract import GenerativeAugmenter
+from gan_augment.core.data import ImageDataset
+from gan_augment.core.errors import ConfigError, DataError
+
+from . import report
+from .arms import (
+    ARMS,
+    SYNTHETIC_ARMS,
+    ArrayImages,
+    Choice,
+    build_arm,
+    describe_filter,
+    synthetic_mix,
+)
+from .data import (
+    Images,
+    describe_source,
+    open_split,
+    rows_sha256,
+    stratified_split,
+    to_images,
+    training_rows,
+)
+from .generators import resolve_generators
+from .stats import metric_value, summarise, t_interval
+from .store import FORMAT, RunStore, code_version, library_versions, write_json
+from .train import Recipe, check_recipe, fit_and_evaluate, resolve_device, steps_per_epoch
+
+MIN_SEEDS = 5
+BASE_METRICS = ["accuracy", "balanced_accuracy", "macro_f1"]
+
+
+def _as_list(v: Any, scalar_types: tuple) -> list:
+    return list(v) if isinstance(v, (list, tuple)) and not isinstance(v, scalar_types) else [v]
+
+
+def _seeds(seeds: int | Sequence[int], allow_few: bool) -> list[int]:
+    out = list(range(seeds)) if isinstance(seeds, int) and not isinstance(seeds, bool) else [int(s) for s in seeds]
+    if len(set(out)) != len(out) or not out:
+        raise ConfigError(f"seeds must be a count or distinct integers, got {seeds!r}.")
+    if len(out) < MIN_SEEDS and not allow_few:
+        raise ConfigError(f"{len(out)} seed(s) give intervals too wide to conclude anything; use at least "
+                             f"{MIN_SEEDS} (seeds=5), or allow_few_seeds=True (--allow-few-seeds) for a smoke test.")
+    return out
+
+
+def _strategy_key(s: Any) -> Any:
+    if isinstance(s, Mapping):
+        return {str(k): v for k, v in sorted(s.items(), key=lambda kv: str(kv[0]))}
+    if callable(s):
+        return f"callable:{getattr(s, '__module__', '?')}.{getattr(s, '__qualname__', type(s).__name__)}"
+    return s
+
+
+def _criterion(criterion: str, minority: str | None, class_names: list[str]) -> str:
+    if criterion == "recall":
+        if minority is None:
+            raise ConfigError("criterion='recall' needs the class: minority='CLASS' or criterion='recall:CLASS'.")
+        criterion = f"recall:{minority}"
+    if criterion.startswith("recall:"):
+        name = criterion.split(":", 1)[1]
+        if name not in class_names:
+            raise ConfigError(f"criterion {criterion!r}: no class {name!r}; classes: {', '.join(class_names)}.")
+    elif criterion not in BASE_METRICS:
+        raise ConfigError(f"criterion must be one of {', '.join(BASE_METRICS)} or 'recall:CLASS', got {criterion!r}.")
+    return criterion
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, ImageDataset):  # not repr(): it counts labels, and the test split waits
+        return f"<ImageDataset from {v.source}>"
+    if isinstance(v, GenerativeAugmenter):
+        return f"<{type(v).__name__} {v.name}>"
+    if callable(v):
+        return f"<callable {getattr(v, '__qualname__', type(v).__name__)}>"
+    return repr(v)
+
+
+def efficacy(data: str | Path | None = None, generators: Any = None, *, train: Any = None, test: Any = None,
+             split_train: str = "train", split_test: str = "test",
+             train_subset: Sequence[int] | Callable | None = None, cut: Mapping[str, int] | None = None,
+             max_train_per_class: int | None = None, model: str = "resnet18", epochs: int = 15,
+             batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.05, precision: str = "fp32",
+             seeds: int | Sequence[int] = 5, allow_few_seeds: bool = False,
+             ratios: float | Sequence[float] = 0.5, strategies: Any = "not majority", filters: Sequence | None = None,
+             val_fraction: float = 0.15, split_seed: int = 0, selection_seeds: int = 2,
+             criterion: str = "balanced_accuracy", minority: str | None = None, arms: Sequence[str] = ARMS,
+             image_size: int | None = None, device: str | None = None, num_workers: int = 0,
+             out: str | Path = "efficacy-results", setting: str | None = None, progress: bool = True,
+             command: str | None = None) -> dict[str, Any]:
+    """Train the same timm classifier (``pretrained=False``) on each arm and compare them on the test split.
+
+    Arms: ``real``, ``real+classic``, ``real+dup`` (the synthetic arm's per-class additions, as
+    duplicates of real images), ``real+synthetic``, ``real+classic+synthetic``. Every arm trains for
+    the same number of optimiser steps, ``epochs * ceil(n_real / batch_size)`` (see
+    :mod:`gan_augment.eval.efficacy.train`). Choices among ``generators`` x ``ratios`` x ``strategies``
+    x ``filters`` are made on a stratified ``val_fraction`` of the training split by ``criterion``
+    (``balanced_accuracy``, ``accuracy``, ``macro_f1`` or ``recall:CLASS``); the test split is read
+    only afterwards. Each finished run is stored at once under ``out/runs/`` keyed by its settings, so
+    a rerun resumes; ``out/results.json``, ``out/report.md`` and ``out/efficacy.png`` hold the result.
+
+    Args:
+        data: a path ``load_dataset`` reads with ``split=split_train`` / ``split_test``; or pass
+            ``train=`` and ``test=`` (ImageDatasets or paths) instead.
+        generators: one or more GenerativeAugmenters, model folders or short names.
+        train_subset: training rows to use, or ``callable(train_split) -> rows``.
+        cut: ``{class: n}`` keeps n images of each named class (seeded), e.g. the "hard" setting.
+        max_train_per_class: cut every class to at most this many (smoke runs).
+        filters: candidate filters passed to ``SyntheticMix(filter=...)``; None means no filter.
+        minority: a class whose recall is reported as a headline metric.
+        selection_seeds: seeds per candidate on the validation split (only with 2+ candidates).
+    Returns the results dict written to ``out/results.json`` (plus ``"paths"``).
+    """
+    call = _jsonable({k: v for k, v in locals().items() if k not in ("command",)})
+    seed_list = _seeds(seeds, allow_few_seeds)
+    arms = list(arms)
+    bad = [a for a in arms if a not in ARMS]
+    if bad or not arms:
+        raise ConfigError(f"unknown arm(s) {bad}; choose from {', '.join(ARMS)}.")
+    if not isinstance(selection_seeds, int) or selection_seeds < 1:
+        raise ConfigError(f"selection_seeds must be a positive integer, got {selection_seeds!r}.")
+    if (data is None) == (train is None and test is None) or (data is None and (train is None or test is None)):
+        raise ConfigError("give either data=PATH (with split_train/split_test) or both train= and test=.")
+    dev = resolve_device(device)
+    recipe = Recipe(model, epochs, batch_size, float(lr), float(weight_decay), precision, num_workers)
+    check_recipe(recipe, dev)
+    ratio_list = [None if r is None else float(r) for r in _as_list(ratios, (str,))]
+    strategy_list = _as_list(strategies, (str,))
+    filter_list = [None] if filters is None else list(filters)
+    if not filter_list:
+        raise ConfigError("filters must be None or a non-empty list of candidates (None in it means no filter).")
+
+    # 1. the training split, its subset and the validation split ---------------------------------
+    train_src = train if train is not None else data
+    train_ds = open_split(train_src, split_train)
+    rows = training_rows(train_ds, train_subset, cut, max_train_per_class)
+    images = to_images(train_ds, image_size).take(rows)
+    names = images.class_names
+    size = int(images.images.shape[-1])
+    crit = _criterion(criterion, minority, names)
+    if minority is not None and minority not in names:
+        raise ConfigError(f"minority {minority!r} is not a class; classes: {', '.join(names)}.")
+    fit_rows, val_rows = stratified_split(images.labels, val_fraction, split_seed)
+    gens = resolve_generators(generators)
+    for g in gens:
+        g.augmenter.to(dev)
+    labels = [g.label for g in gens]
+    candidates = [Choice(g, r, s, f) for g in range(len(gens)) for r in ratio_list
+                  for s in strategy_list for f in filter_list]
+    for c in candidates:  # a class the generator cannot make fails here, before any training
+        synthetic_mix(ArrayImages(images, None), gens[c.generator].augmenter, c, 0)
+
+    def choice_key(c: Choice) -> dict[str, Any]:
+        return {"generator_sha256": gens[c.generator].weights_sha256, "ratio": c.ratio,
+                "strategy": _strategy_key(c.strategy), "filter": describe_filter(c.filter), "refresh": "epoch"}
+
+    store = RunStore(out)
+    train_desc = (describe_source(train_src) if not isinstance(train_src, ImageDataset)
+                  else {"path": f"in-memory ImageDataset ({train_src.source})", "sha256": images.sha256()})
+    common = {"format": FORMAT, "code": code_version(), "versions": library_versions(),
+              "data_sha256": train_desc["sha256"], "split_train": split_train, "train_rows": rows_sha256(rows),
+              "classes": names, "image_size": size, "recipe": recipe.to_dict(), "device_type": dev.type}
+    n_sel = len(candidates) * min(selection_seeds, len(seed_list)) if len(candidates) > 1 else 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n_sel + len(seed_list) * len(arms), desc="efficacy runs", unit="run", disable=not progress)
+
+    def run(settings: dict, dataset, n_real: int, eval_set: Images, seed: int, desc: str) -> dict[str, Any]:
+        found = store.get(settings)
+        if found is None:
+            found = fit_and_evaluate(dataset, eval_set.images, eval_set.labels, names, recipe, n_real, seed,
+                                     dev, progress=progress, desc=desc)
+            store.put(settings, found)
+        else:
+            bar.set_postfix_str("stored")
+        bar.update(1)
+        return found
+
+    # 2. selection on the validation split -------------------------------------------------------
+    selection: dict[str, Any] = {"criterion": crit, "val_fraction": val_fraction, "split_seed": split_seed}
+    if len(candidates) > 1:
+        fit_set, val_set = images.take(fit_rows), images.take(val_rows)
+        sel_seeds = seed_list[:selection_seeds]
+        scored = []
+        for c in candidates:
+            vals = []
+            for seed in sel_seeds:
+                ds, info = build_arm("real+synthetic", fit_set, seed, gens[c.generator].augmenter, c)
+                settings = {**common, "phase": "selection", "fit_rows": rows_sha256(fit_rows),
+                            "val_rows": rows_sha256(val_rows), "arm": "real+synthetic", "seed": seed,
+                            "choice": choice_key(c)}
+                res = run(settings, ds, len(fit_set), val_set, seed, f"select seed {seed}")
+                vals.append(metric_value(res, crit))
+            scored.append((c, t_interval(vals)))
+        best = max(range(len(scored)), key=lambda i: (-math.inf if math.isnan(scored[i][1].mean) else scored[i][1].mean, -i))
+        chosen = scored[best][0]
+        selection.update(how=f"best {crit} over {len(sel_seeds)} seed(s) per candidate", seeds=sel_seeds,
+                         scores=[{"choice": c.describe(labels), "score": iv.to_dict()} for c, iv in scored])
+    else:
+        chosen = candidates[0]
+        selection.update(how="one candidate: nothing to choose, no validation runs", seeds=[], scores=[])
+    selection["chosen"] = chosen.describe(labels)
+
+    # 3. the test split, read now that the choice is fixed ---------------------------------------
+    test_src = test if test is not None else data
+    test_images = to_images(open_split(test_src, split_test), size)
+    if test_images.class_names != names:
+        raise DataError(f"the test split's classes {test_images.class_names} differ from the training "
+                           f"split's {names}; both must list the same classes in the same order.")
+    if test_images.images.shape[1] != images.images.shape[1]:
+        raise DataError("the test split's channels differ from the training split's.")
+    test_sha = test_images.sha256()
+    runs = []
+    added: dict[str, int] = {}
+    for seed in seed_list:
+        for arm in arms:
+            needs_gen = arm == "real+dup" or arm in SYNTHETIC_ARMS
+            ds, info = build_arm(arm, images, seed, gens[chosen.generator].augmenter if needs_gen else None,
+                                 chosen if needs_gen else None)
+            settings = {**common, "phase": "final", "test_sha256": test_sha, "split_test": split_test,
+                        "arm": arm, "seed": seed}
+            if arm == "real+dup":
+                settings["added"] = info["added"]
+                added = info["added"]
+            elif arm in SYNTHETIC_ARMS:
+                settings["choice"] = choice_key(chosen)
+                added = info["added"]
+            res = run(settings, ds, len(images), test_images, seed, f"{arm} seed {seed}")
+            runs.append({"arm": arm, "seed": seed, "items": info["items"], "added": info["added"], "scores": res})
+    bar.close()
+
+    # 4. results, report, chart ------------------------------------------------------------------
+    metrics = BASE_METRICS + ([f"recall:{minority}"] if minority else [])
+    headline = list(dict.fromkeys(["balanced_accuracy", crit] + ([f"recall:{minority}"] if minority else [])))
+    results = {
+        "format": FORMAT, "setting": setting,
+        "invocation": {"command": command, "argv": list(sys.argv), "arguments": call},
+        "versions": library_versions(), "code_version": code_version(),
+        "data": {"train_source": train_desc,
+                 "test_source": train_desc if test_src is train_src else
+                 describe_source(test_src) if not isinstance(test_src, ImageDataset)
+                 else {"path": f"in-memory ImageDataset ({test_src.source})", "sha256": test_sha},
+                 "split_train": split_train, "split_test": split_test, "class_names": names,
+                 "train_rows": rows.tolist(), "fit_rows": fit_rows.tolist(), "val_rows": val_rows.tolist(),
+                 "counts": {"train": images.counts(), "fit": images.take(fit_rows).counts(),
+                            "val": images.take(val_rows).counts(), "test": test_images.counts()}},
+        "protocol": {"recipe": recipe.to_dict(), "steps_per_epoch": steps_per_epoch(len(images), batch_size),
+                     "total_steps": epochs * steps_per_epoch(len(images), batch_size), "seeds": seed_list,
+                     "arms": arms, "image_size": size, "in_chans": int(images.images.shape[1]),
+                     "num_classes": len(names), "device": str(dev),
+                     "final_training_rows": "the whole training split (validation rows included)"},
+        "generators": [g.provenance for g in gens],
+        "candidates": [c.describe(labels) for c in candidates],
+        "selection": selection, "added_per_class": added, "headline": headline,
+        "runs": runs, "summary": summarise(runs, arms, metrics),
+        "recall_summary": summarise(runs, arms, [f"recall:{c}" for c in names], references=())["arms"],
+    }
+    out = Path(out)
+    write_json(out / "results.json", results)
+    md, png = report.write(results, out)
+    results["paths"] = {"results": str(out / "results.json"), "report": str(md), "chart": str(png)}
+    return results
+
+
+__all__ = ["efficacy", "ARMS"]
