@@ -49,4 +49,4 @@ def test_models_command_lists_published_names(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     for name, entry in INDEX.items():
-        assert name in out and (entry["revision"] is not None or "unpushed" in out)
+        assert name in out and (entry["revision"] is not None or "not on the Hugging Face Hub yet" in out)
