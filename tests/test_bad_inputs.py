@@ -234,3 +234,11 @@ def test_check_device_accepts_what_exists_and_names_what_does_not(monkeypatch):
 def test_valid_probabilities_are_kept():
     assert _albumentations(p=0.0).p == 0.0 and _albumentations(p=1).p == 1.0
     assert _monai("GenerativeReplaced", prob=0.25).prob == 0.25
+
+
+def test_config_keys_cover_everything_save_pretrained_writes(files):
+    from gan_augment.core.format import CONFIG_KEYS
+
+    model = ga.from_pretrained(str(files / "model"))
+    folder = model.save_pretrained(files / "with-metrics", card=False, metrics={"fid": {"value": 1.0, "floor": 0.5}})
+    assert set(json.loads((folder / "config.json").read_text())) <= CONFIG_KEYS

@@ -17,8 +17,8 @@ real shared data (read only: the test checks that nothing under it changed) and 
 the working directory, so what a page writes (runs/, models/, grid.png...) is left in the copy.
 The test also checks that the repository itself gained or changed no file.
 
-Test-only substitution, so that training blocks take seconds: ``--steps N`` becomes ``--steps 3``
-and ``steps=N`` becomes ``steps=3`` (the user runs the page's own numbers). Nothing else is changed.
+Test-only substitution, so that training blocks take seconds: ``--steps N`` becomes ``--steps 1``
+and ``steps=N`` becomes ``steps=1`` (the user runs the page's own numbers). Nothing else is changed.
 
 Not run:
 - blocks whose commands are `make demo` or `make test` (CI runs both; a block holding them must hold
@@ -44,7 +44,7 @@ SHARED = ROOT.parent / "shared"
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 PYTHON = {"python", "py", "python3"}
 SHELL = {"bash", "sh", "shell"}
-FAST_STEPS = 3
+FAST_STEPS = 1  # one generator update (n_critic critic updates): enough to run every line of a page
 TIMEOUT = 900  # seconds per command; a hung command fails instead of blocking the suite
 
 #: (page, first line of the block) -> why it does not run here. Must match the pages' markers.
@@ -282,8 +282,8 @@ def test_shell_commands_join_continuations_and_skip_comments():
 
 
 def test_fast_rewrites_only_step_counts():
-    assert fast("--steps 5000 --stop-at 10 --steps=20") == "--steps 3 --stop-at 10 --steps=3"
-    assert fast("aug.fit(data, steps=800, ae_steps=1000)") == "aug.fit(data, steps=3, ae_steps=1000)"
+    assert fast("--steps 5000 --stop-at 10 --steps=20") == f"--steps {FAST_STEPS} --stop-at 10 --steps={FAST_STEPS}"
+    assert fast("aug.fit(data, steps=800, ae_steps=1000)") == f"aug.fit(data, steps={FAST_STEPS}, ae_steps=1000)"
 
 
 def test_make_blocks_are_skipped_only_when_they_hold_only_make():
