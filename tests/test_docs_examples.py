@@ -49,6 +49,8 @@ TIMEOUT = 900  # seconds per command; a hung command fails instead of blocking t
 
 #: (page, first line of the block) -> why it does not run here. Must match the pages' markers.
 OPTED_OUT = {
+    ("docs/diffaugment.md", "python benchmarks/diffaugment_ablation.py --steps 600"):
+        "trains two GANs for about 12 minutes on 2 CPU cores, then evaluates them for about 5",
     ("docs/index.md", "pip install -e .   # core + built-in backends (they register through the gan_augment entry points)"):
         "installs gan-augment into the environment the test runs in",
     ("docs/hub.md", "# a Hub repo id, optional @branch/tag/commit"):
