@@ -15,6 +15,7 @@ from scipy import stats
 import gan_augment as ga
 from gan_augment.cli import main
 from gan_augment.eval.efficacy import ARMS, efficacy
+from gan_augment.eval.efficacy import arms as arms_mod
 from gan_augment.eval.efficacy import runner as runner_mod
 from gan_augment.eval.efficacy.arms import (
     Choice,
@@ -190,7 +191,7 @@ def test_filter_reaches_syntheticmix_only_when_given(monkeypatch):
             self.min_confidence = 0.5
             self.classifier = torch.nn.Linear(2, 2)
 
-    monkeypatch.setattr(ga, "SyntheticMix", RecordingMix, raising=False)
+    monkeypatch.setattr(arms_mod, "SyntheticMix", RecordingMix)
     RecordingMix.calls = []
     ds = make_split([6, 4, 3], 0)
     base = build_arm("real", Images(ds.tensor(), ds.labels, CLASSES), 0)[0]

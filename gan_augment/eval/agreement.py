@@ -27,7 +27,7 @@ def train_agreement_classifier(train_dataset: Any, steps: int = 1000, seed: int 
     checked: pass training images only.
 
     ``train_dataset`` is an ImageDataset, a path or (images, labels[, class_names]) arrays;
-    ``kwargs`` go to :func:`gan_augment.features.train_domain_extractor` (batch_size, lr, widths,
+    ``kwargs`` go to :func:`gan_augment.eval.domain_cnn.train_domain_extractor` (batch_size, lr, widths,
     image_size, out_dir, verbose). 10 % of the training images are held out to report a
     validation accuracy (``model.info["test_accuracy"]``, labelled by ``eval_split``).
     """

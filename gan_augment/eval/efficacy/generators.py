@@ -16,6 +16,7 @@ import torch
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError
 from gan_augment.hub.pretrained import from_pretrained
+from gan_augment.hub.resolve import resolve
 
 from .data import sha256_file
 
@@ -54,8 +55,6 @@ def resolve_generator(spec: Any, index: int) -> GeneratorRef:
         ref = GeneratorRef(f"{spec.name}#{index}", spec, state_sha256(spec.state_dict()),
                            getattr(spec, "name_or_path", None) or "in-memory augmenter")
     elif isinstance(spec, (str, Path)):
-        from gan_augment.hub_client import resolve  # old layout: gan_augment.hub (client)
-
         folder = resolve(str(spec))
         weights = Path(folder) / WEIGHTS_NAME
         aug = from_pretrained(folder)
