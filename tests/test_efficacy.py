@@ -365,7 +365,7 @@ def test_too_few_seeds_and_bad_settings_are_clear_errors(tmp_path):
 # ---- CLI ---------------------------------------------------------------------------------------
 def test_cli_errors_are_one_line_and_exit_2(tiny_npz, tmp_path, capsys):
     base = ["efficacy", "--data", str(tiny_npz), "--out", str(tmp_path / "o")]
-    for extra, words in ((["--generator", str(tmp_path / "missing")], "not a local folder"),
+    for extra, words in ((["--generator", str(tmp_path / "missing")], "no model folder"),
                          (["--generator", "x", "--cut", "disc"], "CLASS=N"),
                          (["--generator", "x", "--seeds", "2"], "at least 5")):
         assert main(base + extra) == 2
