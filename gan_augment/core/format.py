@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from gan_augment.core.config import read_json_config
 from gan_augment.core.errors import GanAugmentError, ModelLoadError
 from gan_augment.core.naming import reject_unknown_keys
 from gan_augment.core.serialization import (
@@ -107,26 +108,8 @@ def write_model_files(model: Any, directory: Path, metrics: dict | None = None) 
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ModelLoadError(f"{path.parent} has no {CONFIG_NAME}; it is not a gan-augment model folder.")
-    try:
-        cfg = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{path} is not valid JSON ({exc}); "
-                             f"{refetch_hint(path.parent) or 'download or copy it again'}.") from exc
-    if not isinstance(cfg, dict):
-        raise ModelLoadError(f"{path} must hold a JSON object, got {type(cfg).__name__}.")
-    for key in ("format_version", "backend", "config"):
-        if key not in cfg:
-            raise ModelLoadError(f"{path} lacks the key {key!r}; it was not written by gan-augment's save_pretrained.")
-    fv = cfg["format_version"]
-    if not isinstance(fv, int) or isinstance(fv, bool) or fv < 1:
-        raise ModelLoadError(f"{path} has format_version {fv!r}, which is not a positive integer; the file is damaged.")
-    if fv > FORMAT_VERSION:
-        raise ModelLoadError(
-            f"{path} has format version {fv}, newer than this gan-augment ({__version__}) reads "
-            f"({FORMAT_VERSION}); upgrade with `pip install -U gan-augment`."
-        )
+    cfg = read_json_config(path, "a gan-augment model folder", ("format_version", "backend", "config"),
+                           FORMAT_VERSION, fix=refetch_hint(Path(path).parent) or "download or copy it again")
     if not isinstance(cfg["config"], dict):
         raise ModelLoadError(f"{path}: 'config' must be a JSON object.")
     reject_unknown_keys(cfg, CONFIG_KEYS, str(path), ModelLoadError, fix="Fix the key by hand, or re-save the "

@@ -14,9 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_augment.core.config import read_json_config
 from gan_augment.core.data import as_dataset
 from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ConfigError, DataError, ModelLoadError
+from gan_augment.core.layout import to_float01
 from gan_augment.core.serialization import (
     atomic_save_safetensors,
     atomic_write_text,
@@ -28,7 +30,6 @@ from gan_augment.eval.features import (
     EXTRACTOR_FORMAT_VERSION,
     WEIGHTS_NAME,
     FeatureExtractor,
-    to_float01,
 )
 
 
@@ -108,16 +109,10 @@ class DomainCNN(FeatureExtractor):
     def load(cls, directory: str | Path) -> DomainCNN:
         directory = Path(directory)
         cfg_path = directory / CONFIG_NAME
-        if not cfg_path.is_file():
-            raise ModelLoadError(f"{directory} has no {CONFIG_NAME}; it is not a gan-augment feature extractor folder.")
-        try:
-            cfg = json.loads(cfg_path.read_text())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ModelLoadError(f"{cfg_path} is not valid JSON ({exc}); copy the extractor folder again.") from exc
+        cfg = read_json_config(cfg_path, "a gan-augment feature extractor folder", ("kind",),
+                               EXTRACTOR_FORMAT_VERSION, fix="copy the extractor folder again")
         if cfg.get("kind") != cls.kind:
             raise ModelLoadError(f"{cfg_path} describes a {cfg.get('kind')!r}, not a {cls.kind!r} feature extractor.")
-        if int(cfg.get("format_version", 0)) > EXTRACTOR_FORMAT_VERSION:
-            raise ModelLoadError(f"{cfg_path} has a newer format version; upgrade gan-augment.")
         core = {"format_version", "kind", "name", "class_names", "image_size", "channels", "widths",
                 "feature_dim", "input"}
         try:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from gan_augment.core.errors import DataError, ModelLoadError
+from gan_augment.core.errors import ModelLoadError
+from gan_augment.core.layout import to_float01
 
 EXTRACTOR_FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -29,22 +29,6 @@ OFFLINE_HINT = (
     "`gan-augment train-extractor --data DATA --split train --out extractors/mine` and pass "
     "`--extractor extractors/mine` (for PBC blood cells a trained one ships as `pbc-domain-cnn`)."
 )
-
-
-def to_float01(x: torch.Tensor, channels: int, size: int) -> torch.Tensor:
-    """Bring any image batch to float [0, 1] with the extractor's channels and size."""
-    if x.ndim != 4:
-        raise DataError(f"images must be a batch (N, C, H, W), got shape {tuple(x.shape)}.")
-    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-    if x.shape[1] == 1 and channels == 3:
-        x = x.expand(-1, 3, -1, -1)
-    elif x.shape[1] == 3 and channels == 1:
-        x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    elif x.shape[1] != channels:
-        raise DataError(f"images have {x.shape[1]} channels; the extractor takes 1 or 3.")
-    if tuple(x.shape[-2:]) != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x
 
 
 class FeatureExtractor(nn.Module):
