@@ -216,13 +216,20 @@ def test_stratified_split_is_per_class_seeded_and_keeps_singletons_in_fit():
 
 
 def test_cut_reproduces_the_benchmarks_hard_setting(shared_data):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_efficacy", Path(__file__).parents[1] / "benchmarks/efficacy.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
     labels, names = ga.read_labels(shared_data / "pbc_bloodcell_64.npz", split="train")
-    n_b = int((labels == names.index("basophil")).sum())
-    rows = cut_rows(labels, names, {"basophil": max(1, round(0.10 * n_b))}, seed=0)
-    kept = rows[labels[rows] == names.index("basophil")]
+    train = ga.ImageDataset(np.zeros((len(labels), 4, 4, 3), np.uint8), labels, names)  # labels are all it reads
+    rows = bench.hard_rows(train)
+    b = names.index("basophil")
+    kept = rows[labels[rows] == b]
     recorded = json.loads((Path(__file__).parents[1] / "docs/efficacy/results_hard.json").read_text())
-    assert kept.tolist() == recorded["kept_basophil_rows"]
-    assert len(rows) == len(labels) - n_b + len(kept)
+    assert kept.tolist() == recorded["kept_basophil_rows"]  # the same 19 basophils as the old report
+    assert len(rows) == int((labels != b).sum()) + 19
+    assert np.array_equal(rows, cut_rows(labels, names, {"basophil": 19}, seed=0))  # = --cut basophil=19
 
 
 # ---- statistics --------------------------------------------------------------------------------
