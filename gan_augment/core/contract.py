@@ -10,13 +10,14 @@ from typing import Any, ClassVar
 
 import torch
 
+from gan_augment.core.data import as_dataset
 from gan_augment.core.errors import ConfigError
 from gan_augment.core.format import push_model, write_model_folder
+from gan_augment.core.layout import plan_layout
 
-BASE_DEFAULTS: dict[str, Any] = {"image_size": 64, "channels": 3, "class_names": None}
-
-
-BASE_DEFAULTS: dict[str, Any] = {"image_size": 64, "channels": 3, "class_names": None}
+#: None: fit() adopts the data's (its size, grey or RGB, its class names); config.json always
+#: records the concrete values, so a saved model never defers them.
+BASE_DEFAULTS: dict[str, Any] = {"image_size": None, "channels": None, "class_names": None}
 
 
 def _check_type(owner: str, key: str, value: Any, default: Any) -> None:
@@ -79,19 +80,52 @@ class GenerativeAugmenter(ABC):
 
     def _validate_base(self) -> None:
         size, ch = self.config["image_size"], self.config["channels"]
-        if not isinstance(size, int) or isinstance(size, bool) or size < 8:
-            raise ConfigError(f"image_size must be an integer >= 8, got {size!r}.")
-        if ch not in (1, 3):
-            raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {ch!r}.")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 8):
+            raise ConfigError(f"image_size must be an integer >= 8 (or None: the data's), got {size!r}.")
+        if ch is not None and ch not in (1, 3):
+            raise ConfigError(f"channels must be 1 (grey) or 3 (RGB) (or None: the data's), got {ch!r}.")
         names = self.config["class_names"]
         if names is not None and (len(names) == 0 or len(set(names)) != len(names)):
             raise ConfigError(f"class_names must be non-empty and unique, got {names!r}.")
 
     # ---- what every backend knows about itself --------------------------------------------
     @property
+    def layout_known(self) -> bool:
+        """False until fit() has adopted the image size and channels that create() left unset."""
+        return self.config["image_size"] is not None and self.config["channels"] is not None
+
+    def require_layout(self) -> None:
+        """Raise a clear error when networks are needed before the image layout is known."""
+        if not self.layout_known:
+            raise ConfigError(
+                f"this {self.name or type(self).__name__} model does not know its image size and channels "
+                "yet: fit() it on data (it adopts the data's), or pass image_size=N and channels=1 or 3 "
+                "to create().")
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
+        self.require_layout()
         s = self.config["image_size"]
         return (self.config["channels"], s, s)
+
+    @classmethod
+    def image_size_alternatives(cls, size: int) -> list[int]:
+        """The supported sizes nearest to ``size`` when this backend cannot make ``size``-pixel
+        images, else []. The contract itself allows any size; convolutional backends do not."""
+        return []
+
+    def adopt_layout(self, data: Any) -> str:
+        """Fill the image size and channels create() left unset with the data's own (grey data,
+        a grey model), check the size is one this backend makes, and return the line that says
+        so (``data: 1,234 grey images 28x28 -> model 1 channel, 28 px``). Values already set are
+        kept: the data is then converted to them. fit() calls this before building networks."""
+        ds = as_dataset(data)
+        stored_ch, sizes = ds.stored_layout()
+        ch, size, line = plan_layout(len(ds), stored_ch, sizes, self.config["channels"],
+                                     self.config["image_size"], self.image_size_alternatives)
+        self.config["channels"], self.config["image_size"] = ch, size
+        self._validate_base()
+        return line
 
     @property
     def class_names(self) -> list[str]:
@@ -176,5 +210,7 @@ class GenerativeAugmenter(ABC):
         return push_model(self, repo_id, **kwargs)
 
     def __repr__(self) -> str:
+        if not self.layout_known:
+            return f"{type(self).__name__}(name={self.name!r}, image_shape=(from the data), classes={self.class_names})"
         c, h, w = self.image_shape
         return f"{type(self).__name__}(name={self.name!r}, image_shape=({c}, {h}, {w}), classes={self.class_names})"

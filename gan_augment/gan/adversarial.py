@@ -12,7 +12,7 @@ from torch import nn
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError
 from gan_augment.core.serialization import load_strict
-from gan_augment.gan.nets import upsampling_plan
+from gan_augment.gan.nets import nearest_supported_sizes, upsampling_plan
 from gan_augment.training.loop import Trainer
 
 
@@ -28,21 +28,28 @@ class AdversarialAugmenter(GenerativeAugmenter):
 
     def __init__(self, **config: Any):
         super().__init__(**config)
-        upsampling_plan(self.config["image_size"])  # an unsupported size fails at create(), not mid-fit
+        if self.config["image_size"] is not None:  # an unsupported size fails at create(), not mid-fit
+            upsampling_plan(self.config["image_size"])
         self._generator: nn.Module | None = None
         self._discriminator: nn.Module | None = None
         self.ema: nn.Module | None = None  # set by the trainer when EMA is on
 
-    # -- networks, built lazily so fit() can adopt the data's class names first
+    @classmethod
+    def image_size_alternatives(cls, size: int) -> list[int]:
+        return nearest_supported_sizes(size)
+
+    # -- networks, built lazily so fit() can adopt the data's class names, size and channels first
     @property
     def generator(self) -> nn.Module:
         if self._generator is None:
+            self.require_layout()
             self._generator = self.build_generator()
         return self._generator
 
     @property
     def discriminator(self) -> nn.Module:
         if self._discriminator is None:
+            self.require_layout()
             self._discriminator = self.build_discriminator()
         return self._discriminator
 
@@ -66,7 +73,14 @@ class AdversarialAugmenter(GenerativeAugmenter):
         """Loss to minimise for G; ``labels`` are the current real batch's labels."""
 
     def prepare(self, trainer) -> None:
-        """Optional stage before adversarial training (BAGAN's autoencoder); default: nothing."""
+        """Optional stage before adversarial training (BAGAN's autoencoder); default: nothing.
+        Loop over ``trainer.stage(self.prepare_steps, "what")`` to show its progress."""
+
+    @property
+    def prepare_steps(self) -> int:
+        """How many steps ``prepare`` takes; the trainer's progress bar and time estimate count
+        them before the adversarial steps. Default 0."""
+        return 0
 
     # -- sampling
     def sample_latent(self, n: int, labels, generator=None, device=None) -> torch.Tensor:
