@@ -65,8 +65,9 @@ def grey_data(tmp_path_factory):
 def grey_model(grey_data, tmp_path_factory):
     """cwgan-gp created with no size, channels or classes: fit() adopts the grey 32 px data's."""
     model = ga.create("cwgan-gp", **TINY_CW)
-    assert not model.layout_known
+    assert model.deferred_layout == {"image_size", "channels"}
     model.fit(ga.load_dataset(grey_data[32], split="train"), **FAST)
+    assert model.deferred_layout == set()
     folder = model.save_pretrained(tmp_path_factory.mktemp("model") / "grey-cwgan")
     return model, folder
 
@@ -145,27 +146,35 @@ def test_explicit_channels_and_size_convert_the_data(grey_data, tiny_npz, tmp_pa
 
 
 def test_create_with_a_size_still_works_and_old_configs_load(grey_data, tmp_path):
-    m = ga.create("wgan-gp", image_size=64, width=8, latent_dim=8, channels=3)
-    assert m.image_shape == (3, 64, 64) and m.sample(2).shape == (2, 3, 64, 64)  # no fit needed
-    m = ga.create("wgan-gp", image_size=32, width=8, latent_dim=8)  # channels from the data
-    m.fit(grey_data[32], **{**FAST, "steps": 1})
-    assert m.image_shape == (1, 32, 32)
-    # a config.json written before the defaults followed the data may lack the two keys: the old
-    # defaults (64 px, RGB) apply
+    m = ga.create("wgan-gp", image_size=64, width=8, latent_dim=8)
+    assert m.image_shape == (3, 64, 64) and m.sample(2).shape == (2, 3, 64, 64)  # usable unfitted
+    assert m.deferred_layout == {"channels"}
+    m.fit(grey_data[32], **{**FAST, "steps": 1})  # the size asked for, the data's channels
+    assert m.image_shape == (1, 64, 64) and m.sample(2).shape == (2, 1, 64, 64)
+    # a config.json that lacks the two keys (written before they could follow the data) loads
+    # as 64 px RGB, and its weights fix that shape: fitting it later converts the data
     old = ga.create("dcgan", image_size=64, channels=3, width=8, latent_dim=8)
     folder = old.save_pretrained(tmp_path / "old", card=False)
     cfg = json.loads((folder / "config.json").read_text())
     del cfg["config"]["image_size"], cfg["config"]["channels"]
     (folder / "config.json").write_text(json.dumps(cfg))
-    assert ga.from_pretrained(folder).image_shape == (3, 64, 64)
+    loaded = ga.from_pretrained(folder)
+    assert loaded.image_shape == (3, 64, 64) and loaded.deferred_layout == set()
+    loaded.fit(grey_data[28], **{**FAST, "steps": 1})
+    assert loaded.image_shape == (3, 64, 64)
 
 
-def test_an_unfitted_model_without_a_layout_says_how_to_get_one(tmp_path):
-    m = ga.create("dcgan", width=8)
-    assert "from the data" in repr(m)
-    for call in (lambda: m.sample(1), lambda: m.image_shape, lambda: m.save_pretrained(tmp_path / "x")):
-        with pytest.raises(ga.ConfigError, match="fit\\(\\) it on data"):
-            call()
+def test_an_unfitted_model_is_provisionally_64px_rgb_until_fit_adopts_the_data(grey_data):
+    m = ga.create("dcgan", width=8, latent_dim=8)
+    assert m.image_shape == (3, 64, 64) and m.get_config()["channels"] == 3
+    assert m.sample(1).shape == (1, 3, 64, 64)  # networks built with the provisional layout...
+    m.fit(grey_data[28], **{**FAST, "steps": 1})  # ...are rebuilt for the data's
+    assert m.image_shape == (1, 28, 28) and m.sample(1).shape == (1, 1, 28, 28)
+    assert next(m.generator.parameters()).shape[0] == 8  # latent_dim in, as configured
+    # weights loaded into a fresh model fix its layout too
+    fresh = ga.create("dcgan", width=8, latent_dim=8)
+    fresh.load_state_dict(ga.create("dcgan", width=8, latent_dim=8, image_size=64, channels=3).state_dict())
+    assert fresh.deferred_layout == set()
 
 
 def test_classwise_members_follow_the_data_too(grey_data):

@@ -15,9 +15,12 @@ from gan_augment.core.errors import ConfigError
 from gan_augment.core.format import push_model, write_model_folder
 from gan_augment.core.layout import plan_layout
 
-#: None: fit() adopts the data's (its size, grey or RGB, its class names); config.json always
-#: records the concrete values, so a saved model never defers them.
+#: None: fit() adopts the data's (its size, grey or RGB, its class names).
 BASE_DEFAULTS: dict[str, Any] = {"image_size": None, "channels": None, "class_names": None}
+#: what an image size or channel count left out of create() is until fit() adopts the data's: an
+#: unfitted model samples, saves and loads as before (64 px RGB), and config.json always records
+#: concrete values.
+PROVISIONAL_LAYOUT: dict[str, int] = {"image_size": 64, "channels": 3}
 
 
 def _check_type(owner: str, key: str, value: Any, default: Any) -> None:
@@ -68,6 +71,8 @@ class GenerativeAugmenter(ABC):
         for key, value in config.items():
             _check_type(type(self).__name__, key, value, allowed[key])
         merged = {**allowed, **config}
+        self._deferred_layout = {k for k in PROVISIONAL_LAYOUT if merged[k] is None}
+        merged.update({k: PROVISIONAL_LAYOUT[k] for k in self._deferred_layout})
         if merged["class_names"] is not None:
             merged["class_names"] = [str(c) for c in merged["class_names"]]
         self.config: dict[str, Any] = merged
@@ -80,9 +85,9 @@ class GenerativeAugmenter(ABC):
 
     def _validate_base(self) -> None:
         size, ch = self.config["image_size"], self.config["channels"]
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 8):
+        if not isinstance(size, int) or isinstance(size, bool) or size < 8:
             raise ConfigError(f"image_size must be an integer >= 8 (or None: the data's), got {size!r}.")
-        if ch is not None and ch not in (1, 3):
+        if ch not in (1, 3):
             raise ConfigError(f"channels must be 1 (grey) or 3 (RGB) (or None: the data's), got {ch!r}.")
         names = self.config["class_names"]
         if names is not None and (len(names) == 0 or len(set(names)) != len(names)):
@@ -90,21 +95,17 @@ class GenerativeAugmenter(ABC):
 
     # ---- what every backend knows about itself --------------------------------------------
     @property
-    def layout_known(self) -> bool:
-        """False until fit() has adopted the image size and channels that create() left unset."""
-        return self.config["image_size"] is not None and self.config["channels"] is not None
+    def deferred_layout(self) -> frozenset[str]:
+        """The keys (image_size, channels) create() was not given and fit() will take from the
+        data; until then they hold PROVISIONAL_LAYOUT. Empty once adopted or weights are loaded."""
+        return frozenset(self._deferred_layout)
 
-    def require_layout(self) -> None:
-        """Raise a clear error when networks are needed before the image layout is known."""
-        if not self.layout_known:
-            raise ConfigError(
-                f"this {self.name or type(self).__name__} model does not know its image size and channels "
-                "yet: fit() it on data (it adopts the data's), or pass image_size=N and channels=1 or 3 "
-                "to create().")
+    def keep_layout(self) -> None:
+        """Make the current image size and channels final (loaded weights have this shape)."""
+        self._deferred_layout = set()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        self.require_layout()
         s = self.config["image_size"]
         return (self.config["channels"], s, s)
 
@@ -115,16 +116,18 @@ class GenerativeAugmenter(ABC):
         return []
 
     def adopt_layout(self, data: Any) -> str:
-        """Fill the image size and channels create() left unset with the data's own (grey data,
-        a grey model), check the size is one this backend makes, and return the line that says
-        so (``data: 1,234 grey images 28x28 -> model 1 channel, 28 px``). Values already set are
-        kept: the data is then converted to them. fit() calls this before building networks."""
+        """Give the image size and channels create() left out the data's own (grey data, a grey
+        model), check the size is one this backend makes, and return the line that says so
+        (``data: 1,234 grey images 28x28 -> model 1 channel, 28 px``). Values given to create()
+        are kept: the data is converted to them. fit() calls this before it trains."""
         ds = as_dataset(data)
         stored_ch, sizes = ds.stored_layout()
-        ch, size, line = plan_layout(len(ds), stored_ch, sizes, self.config["channels"],
-                                     self.config["image_size"], self.image_size_alternatives)
+        asked = {k: None if k in self._deferred_layout else self.config[k] for k in PROVISIONAL_LAYOUT}
+        ch, size, line = plan_layout(len(ds), stored_ch, sizes, asked["channels"], asked["image_size"],
+                                     self.image_size_alternatives)
         self.config["channels"], self.config["image_size"] = ch, size
         self._validate_base()
+        self.keep_layout()
         return line
 
     @property
@@ -210,7 +213,5 @@ class GenerativeAugmenter(ABC):
         return push_model(self, repo_id, **kwargs)
 
     def __repr__(self) -> str:
-        if not self.layout_known:
-            return f"{type(self).__name__}(name={self.name!r}, image_shape=(from the data), classes={self.class_names})"
         c, h, w = self.image_shape
         return f"{type(self).__name__}(name={self.name!r}, image_shape=({c}, {h}, {w}), classes={self.class_names})"

@@ -28,8 +28,7 @@ class AdversarialAugmenter(GenerativeAugmenter):
 
     def __init__(self, **config: Any):
         super().__init__(**config)
-        if self.config["image_size"] is not None:  # an unsupported size fails at create(), not mid-fit
-            upsampling_plan(self.config["image_size"])
+        upsampling_plan(self.config["image_size"])  # an unsupported size fails at create(), not mid-fit
         self._generator: nn.Module | None = None
         self._discriminator: nn.Module | None = None
         self.ema: nn.Module | None = None  # set by the trainer when EMA is on
@@ -38,18 +37,23 @@ class AdversarialAugmenter(GenerativeAugmenter):
     def image_size_alternatives(cls, size: int) -> list[int]:
         return nearest_supported_sizes(size)
 
+    def adopt_layout(self, data: Any) -> str:
+        provisional = bool(self.deferred_layout)  # networks built before then are untrained
+        note = super().adopt_layout(data)
+        if provisional:
+            self.rebuild()
+        return note
+
     # -- networks, built lazily so fit() can adopt the data's class names, size and channels first
     @property
     def generator(self) -> nn.Module:
         if self._generator is None:
-            self.require_layout()
             self._generator = self.build_generator()
         return self._generator
 
     @property
     def discriminator(self) -> nn.Module:
         if self._discriminator is None:
-            self.require_layout()
             self._discriminator = self.build_discriminator()
         return self._discriminator
 
@@ -139,3 +143,4 @@ class AdversarialAugmenter(GenerativeAugmenter):
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.ema = None
         load_strict(self.generator, state, what=f"{self.name} generator")
+        self.keep_layout()  # fitting these weights later must not reshape them to the data

@@ -32,14 +32,8 @@ def build_from_config(cfg: dict[str, Any], where: str) -> GenerativeAugmenter:
         raise ModelLoadError(
             f"{where} needs the backend {cfg['backend']!r}, which is not installed; {fix}."
         ) from exc
-    # config.json records concrete sizes; one written before the base defaults became "follow the
-    # data" may lack them, and then meant those old defaults (64 px, RGB)
-    conf = {"image_size": 64, "channels": 3, **cfg["config"]}
-    if conf["image_size"] is None or conf["channels"] is None:
-        raise ModelLoadError(f"{where}: config.json records no image size or channels, so it describes an "
-                             "untrained model; save the model again with save_pretrained after fit().")
     try:
-        return info.cls(**conf)
+        return info.cls(**cfg["config"])
     except Exception as exc:
         msg = " ".join(str(exc).split())
         raise ModelLoadError(f"{where}: config.json does not build a {cfg['backend']!r} model: {msg}") from exc

@@ -89,7 +89,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
     def _setup(self, data) -> None:
         m = self.model
         data = as_dataset(data)
-        if not m.layout_known:  # create() left size/channels to the data: adopt its own, and say so
+        if m.deferred_layout:  # create() left size/channels to the data: adopt its own, and say so
             note = m.adopt_layout(data)
             if self.cfg.progress and self.is_main:
                 print(note, file=sys.stderr)

@@ -92,9 +92,9 @@ class ClassWise(GenerativeAugmenter):
         return self.members
 
     def adopt_layout(self, data: Any) -> str:
+        provisional = bool(self.deferred_layout)
         note = super().adopt_layout(data)
-        if self.members is not None and not all(m.layout_known for m in self.members):
-            # made at create() before the layout was known, so untrained: remake them with it
+        if provisional and self.members is not None:  # made, untrained, with the provisional layout
             self.members = [self._new_member(n) for n in self.class_names]
         return note
 
@@ -117,7 +117,7 @@ class ClassWise(GenerativeAugmenter):
         """Train each class's model on that class's images. ``out_dir`` gets one sub-folder per
         class plus the whole model; with ``resume`` a class without a checkpoint starts afresh."""
         ds = ga.as_dataset(data)
-        if not self.layout_known:  # create() left size/channels to the data: adopt its own, and say so
+        if self.deferred_layout:  # create() left size/channels to the data: adopt its own, and say so
             note = self.adopt_layout(ds)
             if train_config.get("progress", True):
                 print(note, file=sys.stderr)
@@ -183,6 +183,7 @@ class ClassWise(GenerativeAugmenter):
                 "config.json saved beside them.")
         for k, m in enumerate(members):
             m.load_state_dict(parts[str(k)])
+        self.keep_layout()
 
     def to(self, device: str | torch.device) -> ClassWise:
         for m in self.members or []:
