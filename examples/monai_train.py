@@ -1,7 +1,8 @@
 """Train a MONAI DenseNet121 on the PBC blood-cell images (8 classes, 64x64) with MONAI transforms.
 
 An ordinary MONAI training script (CacheDataset, Compose of dictionary transforms, MONAI
-DataLoader). Synthetic images enter through ONE line in the Compose, marked ``# gan-augment:``:
+DataLoader). Grey images ((N, H, W) or (N, H, W, 1) in the .npz) give a 1-channel network.
+Synthetic images enter through ONE line in the Compose, marked ``# gan-augment:``:
 with probability ``prob`` an item's image is replaced by a synthetic image of its class. Delete the
 line and the script trains on the real images only.
 
@@ -45,10 +46,11 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pbc_bl
 
 
 def load_dicts(path, split):
-    """MONAI-style list of dicts: channel-first uint8 image and integer label."""
+    """MONAI-style list of dicts: channel-first uint8 image (1 channel for grey) and integer label."""
     with np.load(path, allow_pickle=False) as z:
         keep = z["split"] == split
-        images = np.ascontiguousarray(z["images"][keep].transpose(0, 3, 1, 2))
+        images = z["images"][keep]
+        images = np.ascontiguousarray(images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2))
         labels = z["labels"][keep].astype(np.int64)
         names = [str(c) for c in z["class_names"]]
     return [{"image": img, "label": int(lab)} for img, lab in zip(images, labels)], names
@@ -121,6 +123,7 @@ def main(argv=None):
     train_data, class_names = load_dicts(args.data, "train")
     test_data, _ = load_dicts(args.data, "test")
     test_data = [test_data[i] for i in stratified_subset([d["label"] for d in test_data], args.eval_per_class, args.seed)]
+    in_channels = train_data[0]["image"].shape[0]  # from the data: 1 for grey, 3 for RGB
 
     train_tf = Compose([
         EnsureTyped(keys="image", dtype=torch.float32),
@@ -137,7 +140,7 @@ def main(argv=None):
                         num_workers=args.workers, persistent_workers=args.workers > 0)
     test_loader = DataLoader(test_ds, batch_size=128, num_workers=args.workers)
 
-    model = DenseNet121(spatial_dims=2, in_channels=3, out_channels=len(class_names)).to(args.device)
+    model = DenseNet121(spatial_dims=2, in_channels=in_channels, out_channels=len(class_names)).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     step, t0, synthetic = 0, time.time(), 0

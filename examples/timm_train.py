@@ -1,5 +1,8 @@
 """Train a timm ResNet-18 from scratch on the PBC blood-cell images (8 classes, 64x64).
 
+Any .npz in the same layout works: grey images ((N, H, W) or (N, H, W, 1)) give a 1-channel
+network (``in_chans=1``), and the network's input size is the images' own.
+
 An ordinary timm/torch training script. Synthetic minority images enter through ONE line,
 marked ``# gan-augment:``; delete it and the script trains on the real images only.
 
@@ -41,7 +44,8 @@ class CellImages(torch.utils.data.Dataset):
     def __init__(self, path, split, transform=None):
         with np.load(path, allow_pickle=False) as z:
             keep = z["split"] == split
-            self.images = z["images"][keep]
+            images = z["images"][keep]
+            self.images = images[..., 0] if images.ndim == 4 and images.shape[-1] == 1 else images  # grey: HW
             self.targets = z["labels"][keep].astype(np.int64).tolist()
             self.classes = [str(c) for c in z["class_names"]]
         self.transform = transform
@@ -118,18 +122,25 @@ def main(argv=None):
               "(or delete the '# gan-augment:' line to train on real images only)", file=sys.stderr)
         return 2
     torch.manual_seed(args.seed)
-    train_tf = timm.data.create_transform(64, is_training=True, scale=(0.8, 1.0), color_jitter=0.1)
-    test_tf = timm.data.create_transform(64, is_training=False, crop_pct=1.0)
-    train_ds = CellImages(args.data, "train", transform=train_tf)
-    test_ds = CellImages(args.data, "test", transform=test_tf)
+    train_ds = CellImages(args.data, "train")
+    test_ds = CellImages(args.data, "test")
+    size, in_chans = train_ds.images.shape[1], (1 if train_ds.images.ndim == 3 else 3)  # from the data
+    mean, std = timm.data.IMAGENET_DEFAULT_MEAN, timm.data.IMAGENET_DEFAULT_STD
+    if in_chans == 1:  # grey: one channel, normalised by the average of ImageNet's three
+        mean, std = (sum(mean) / 3,), (sum(std) / 3,)
+    train_ds.transform = timm.data.create_transform(size, is_training=True, scale=(0.8, 1.0), color_jitter=0.1,
+                                                    mean=mean, std=std)
+    test_ds.transform = timm.data.create_transform(size, is_training=False, crop_pct=1.0, mean=mean, std=std)
     eval_ds = torch.utils.data.Subset(test_ds, stratified_subset(test_ds.targets, args.eval_per_class, args.seed).tolist())
+    print(f"data: {len(train_ds)} training images, {size}x{size}, {in_chans} channel(s)")
 
     train_ds = gan_augment.SyntheticMix(train_ds, gan_augment.from_pretrained(args.model), strategy="not majority", ratio=0.5, verbose=True)  # gan-augment: synthetic minority images
 
     loader = torch.utils.data.DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True,
                                          num_workers=args.workers, persistent_workers=args.workers > 0)
     test_loader = torch.utils.data.DataLoader(eval_ds, batch_size=128, num_workers=args.workers)
-    model = timm.create_model("resnet18", pretrained=False, num_classes=len(test_ds.classes)).to(args.device)
+    model = timm.create_model("resnet18", pretrained=False, num_classes=len(test_ds.classes),
+                              in_chans=in_chans).to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)

@@ -79,23 +79,22 @@ def _train(args) -> int:
     else:
         if not backend:
             raise ConfigError("say which backend to train: --backend NAME (see `gan-augment backends`).")
-        if args.image_size is None:
-            raise ConfigError("say the image size: --image-size N (e.g. 64).")
+        # None: the data's own size and channels (model.adopt_layout below)
         model_config = {"image_size": args.image_size, "channels": args.channels, **model_opts}
     if args.steps is None and args.epochs is None and not args.resume:
         raise ConfigError("say how long to train: --steps N or --epochs N.")
     info = ga.backend_info(backend)  # an unknown backend is named before any data is read
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-    data = load_dataset(args.data, split=args.split, classes=classes,
-                        image_size=model_config["image_size"], channels=model_config.get("channels", 3))
+    data = load_dataset(args.data, split=args.split, classes=classes)  # as stored; converted by fit
     if len(data) == 0:
         raise DataError(f"{args.data}: no images left after --split/--classes.")
+    notes = []
     if model_config.get("class_names") is None:
         if info.cls.conditional or len(data.class_names) == 1:
             model_config["class_names"] = data.class_names
         elif len(set(data.labels.tolist())) > 1:
-            print(f"note: {backend} is unconditional; training one model on all of {data.class_names}. "
-                  "Pass --classes to train on one class.", file=sys.stderr)
+            notes.append(f"note: {backend} is unconditional; training one model on all of {data.class_names}. "
+                         "Pass --classes to train on one class.")
     torch.manual_seed(args.seed if args.seed is not None else train_opts.get("seed", 0))
     try:
         model = ga.create(backend, **model_config)
@@ -106,6 +105,8 @@ def _train(args) -> int:
                               f"{did_you_mean(key, train_keys)} Training settings: "
                               f"{', '.join(sorted(train_keys))}.") from exc
         raise
+    for line in [model.adopt_layout(data), *notes]:  # first: grey or RGB, which size
+        print(line, file=sys.stderr)
     for key, val in (("steps", args.steps), ("epochs", args.epochs), ("seed", args.seed),
                      ("batch_size", args.batch_size), ("checkpoint_every", args.checkpoint_every),
                      ("sample_every", args.sample_every), ("device", args.device), ("stop_at", args.stop_at)):
@@ -177,11 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", required=True, help=".npz, ImageFolder directory, or .csv (path,label)")
     t.add_argument("--split", default=None, help="rows of this split only (e.g. train)")
     t.add_argument("--classes", default=None, help="comma-separated class names to keep")
-    t.add_argument("--image-size", type=count, default=None, help="side in pixels, e.g. 64")
-    t.add_argument("--channels", type=int, default=3, choices=(1, 3))
+    t.add_argument("--image-size", type=count, default=None,
+                   help="side N of the N x N images the model makes; images are resized to it "
+                        "(default: the data's own size, when the networks support it)")
+    t.add_argument("--channels", type=int, default=None, choices=(1, 3),
+                   help="1 (grey) or 3 (RGB); the data is converted to it (default: as the data)")
     g = t.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=count, help="generator updates")
-    g.add_argument("--epochs", type=float, help="passes over the data (instead of --steps)")
+    g.add_argument("--steps", type=count,
+                   help="adversarial steps, each one generator update after n_critic critic updates "
+                        "(n_critic: 1 for dcgan and bagan, 5 for wgan-gp, cwgan-gp and bagan-gp); "
+                        "bagan and bagan-gp first run ae_steps autoencoder steps (default 1000, "
+                        "--opt ae_steps=N), shown and counted in the progress bar; classwise: that many "
+                        "for each class's model")
+    g.add_argument("--epochs", type=float,
+                   help="passes over the data by the critic instead of --steps")
     t.add_argument("--out", required=True, help="run folder: checkpoints, grids, logs and the model")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--batch-size", type=count, default=None)

@@ -10,11 +10,18 @@ from typing import Any, ClassVar
 
 import torch
 
+from gan_augment.core.data import as_dataset
 from gan_augment.core.errors import ConfigError
 from gan_augment.core.hubmixin import HubMixin
+from gan_augment.core.layout import plan_layout
 from gan_augment.core.naming import did_you_mean
 
-BASE_DEFAULTS: dict[str, Any] = {"image_size": 64, "channels": 3, "class_names": None}
+#: None: fit() adopts the data's (its size, grey or RGB, its class names).
+BASE_DEFAULTS: dict[str, Any] = {"image_size": None, "channels": None, "class_names": None}
+#: what an image size or channel count left out of create() is until fit() adopts the data's: an
+#: unfitted model samples, saves and loads as before (64 px RGB), and config.json always records
+#: concrete values.
+PROVISIONAL_LAYOUT: dict[str, int] = {"image_size": 64, "channels": 3}
 
 
 def _check_type(owner: str, key: str, value: Any, default: Any) -> None:
@@ -63,6 +70,8 @@ class GenerativeAugmenter(HubMixin, ABC):
         for key, value in config.items():
             _check_type(type(self).__name__, key, value, allowed[key])
         merged = {**allowed, **config}
+        self._deferred_layout = {k for k in PROVISIONAL_LAYOUT if merged[k] is None}
+        merged.update({k: PROVISIONAL_LAYOUT[k] for k in self._deferred_layout})
         if merged["class_names"] is not None:
             merged["class_names"] = [str(c) for c in merged["class_names"]]
         self.config: dict[str, Any] = merged
@@ -76,18 +85,49 @@ class GenerativeAugmenter(HubMixin, ABC):
     def _validate_base(self) -> None:
         size, ch = self.config["image_size"], self.config["channels"]
         if not isinstance(size, int) or isinstance(size, bool) or size < 8:
-            raise ConfigError(f"image_size must be an integer >= 8, got {size!r}.")
+            raise ConfigError(f"image_size must be an integer >= 8 (or None: the data's), got {size!r}.")
         if ch not in (1, 3):
-            raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {ch!r}.")
+            raise ConfigError(f"channels must be 1 (grey) or 3 (RGB) (or None: the data's), got {ch!r}.")
         names = self.config["class_names"]
         if names is not None and (len(names) == 0 or len(set(names)) != len(names)):
             raise ConfigError(f"class_names must be non-empty and unique, got {names!r}.")
 
     # ---- what every backend knows about itself --------------------------------------------
     @property
+    def deferred_layout(self) -> frozenset[str]:
+        """The keys (image_size, channels) create() was not given and fit() will take from the
+        data; until then they hold PROVISIONAL_LAYOUT. Empty once adopted or weights are loaded."""
+        return frozenset(self._deferred_layout)
+
+    def keep_layout(self) -> None:
+        """Make the current image size and channels final (loaded weights have this shape)."""
+        self._deferred_layout = set()
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         s = self.config["image_size"]
         return (self.config["channels"], s, s)
+
+    @classmethod
+    def image_size_alternatives(cls, size: int) -> list[int]:
+        """The supported sizes nearest to ``size`` when this backend cannot make ``size``-pixel
+        images, else []. The contract itself allows any size; convolutional backends do not."""
+        return []
+
+    def adopt_layout(self, data: Any) -> str:
+        """Give the image size and channels create() left out the data's own (grey data, a grey
+        model), check the size is one this backend makes, and return the line that says so
+        (``data: 1,234 grey images 28x28 -> model 1 channel, 28 px``). Values given to create()
+        are kept: the data is converted to them. fit() calls this before it trains."""
+        ds = as_dataset(data)
+        stored_ch, sizes = ds.stored_layout()
+        asked = {k: None if k in self._deferred_layout else self.config[k] for k in PROVISIONAL_LAYOUT}
+        ch, size, line = plan_layout(len(ds), stored_ch, sizes, asked["channels"], asked["image_size"],
+                                     self.image_size_alternatives)
+        self.config["channels"], self.config["image_size"] = ch, size
+        self._validate_base()
+        self.keep_layout()
+        return line
 
     @property
     def class_names(self) -> list[str]:

@@ -73,6 +73,26 @@ class ImageDataset(torch.utils.data.Dataset):
         counts = np.bincount(self.labels, minlength=len(self.class_names))
         return {n: int(c) for n, c in zip(self.class_names, counts)}
 
+    def stored_layout(self) -> tuple[int, list[tuple[int, int]]]:
+        """(channels, distinct (H, W) sizes) of the images this dataset yields, read from array
+        shapes or file headers without decoding pixels: what a model follows when create() was
+        given no channels or image_size. Files in colour anywhere make it 3 channels."""
+        ch, size = self.channels, self.image_size
+        if ch is not None and size is not None:
+            return ch, [(size, size)] if len(self) else []
+        if isinstance(self._images, np.ndarray):
+            shape = self._images.shape
+            found_ch = shape[-1] if self._images.ndim == 4 else 1
+            found = [(int(shape[1]), int(shape[2]))] if len(self) else []
+        else:
+            found_ch, sizes = 1, set()
+            for f in self._images:
+                h, w, c = _file_layout(f)
+                found_ch = max(found_ch, c)
+                sizes.add((h, w))
+            found = sorted(sizes)
+        return (ch or found_ch), ([(size, size)] if size and found else found)
+
     def _decode(self, i: int) -> np.ndarray:
         img = self._images[i]
         if isinstance(img, (str, Path)) and medical_kind(img):
@@ -137,6 +157,26 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __repr__(self) -> str:
         return f"ImageDataset({self.source}, n={len(self)}, classes={self.class_counts()})"
+
+
+GREY_MODES = {"1", "L", "LA", "I", "F"}
+
+
+def _file_layout(path: str | Path) -> tuple[int, int, int]:
+    """(height, width, channels) of an image file from its header (a palette counts as grey
+    when every palette entry is grey)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            mode, (w, h) = im.mode, im.size
+            grey = mode in GREY_MODES or mode.startswith("I;")
+            if mode == "P":
+                pal = im.getpalette() or []
+                grey = all(pal[i] == pal[i + 1] == pal[i + 2] for i in range(0, len(pal) - 2, 3))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read image {path}: {exc}. Remove or replace the file.") from exc
+    return h, w, 1 if grey else 3
 
 
 def _class_index(name: str, names: Sequence[str], source: str) -> int:

@@ -14,7 +14,7 @@ from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ConfigError
 from gan_augment.core.serialization import load_strict
 from gan_augment.gan.diffaugment import AugmentedCritic, resolve_policy
-from gan_augment.gan.nets import upsampling_plan
+from gan_augment.gan.nets import nearest_supported_sizes, upsampling_plan
 from gan_augment.training.loop import Trainer
 
 
@@ -35,7 +35,18 @@ class AdversarialAugmenter(GenerativeAugmenter):
         self._discriminator: nn.Module | None = None
         self.ema: nn.Module | None = None  # set by the trainer when EMA is on
 
-    # -- networks, built lazily so fit() can adopt the data's class names first
+    @classmethod
+    def image_size_alternatives(cls, size: int) -> list[int]:
+        return nearest_supported_sizes(size)
+
+    def adopt_layout(self, data: Any) -> str:
+        provisional = bool(self.deferred_layout)  # networks built before then are untrained
+        note = super().adopt_layout(data)
+        if provisional:
+            self.rebuild()
+        return note
+
+    # -- networks, built lazily so fit() can adopt the data's class names, size and channels first
     @property
     def generator(self) -> nn.Module:
         if self._generator is None:
@@ -68,7 +79,14 @@ class AdversarialAugmenter(GenerativeAugmenter):
         """Loss to minimise for G; ``labels`` are the current real batch's labels."""
 
     def prepare(self, trainer) -> None:
-        """Optional stage before adversarial training (BAGAN's autoencoder); default: nothing."""
+        """Optional stage before adversarial training (BAGAN's autoencoder); default: nothing.
+        Loop over ``trainer.stage(self.prepare_steps, "what")`` to show its progress."""
+
+    @property
+    def prepare_steps(self) -> int:
+        """How many steps ``prepare`` takes; the trainer's progress bar and time estimate count
+        them before the adversarial steps. Default 0."""
+        return 0
 
     def augmented_critic(self, D: nn.Module, setting: str | None, n_images: int) -> nn.Module | None:
         """DiffAugment for this run's critic: ``D`` wrapped in an AugmentedCritic, or None when
@@ -136,3 +154,4 @@ class AdversarialAugmenter(GenerativeAugmenter):
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.ema = None
         load_strict(self.generator, state, what=f"{self.name} generator")
+        self.keep_layout()  # fitting these weights later must not reshape them to the data

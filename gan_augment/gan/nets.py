@@ -11,14 +11,29 @@ from gan_augment.core.errors import ConfigError
 
 def upsampling_plan(image_size: int) -> tuple[int, int]:
     """(start size, number of 2x steps) with start in 4..7: 28 -> (7, 2), 64 -> (4, 4)."""
-    for k in range(1, 8):
+    for k in range(1, MAX_DOUBLINGS + 1):
         s0, rem = divmod(image_size, 2**k)
         if rem == 0 and 4 <= s0 <= 7:
             return s0, k
+    near = " or ".join(str(s) for s in nearest_supported_sizes(image_size))
     raise ConfigError(
-        f"image_size {image_size} is not supported by the convolutional networks; use a size "
-        "of the form s * 2^k with s in 4..7, e.g. 28, 32, 64 or 128."
+        f"image_size {image_size} is not supported by the convolutional networks; the nearest "
+        f"supported sizes are {near} (sizes s * 2^k with s in 4..7: 28, 32, 64, 128, ...)."
     )
+
+
+MAX_DOUBLINGS = 7
+SUPPORTED_SIZES = sorted({s * 2**k for s in range(4, 8) for k in range(1, MAX_DOUBLINGS + 1)})
+
+
+def nearest_supported_sizes(image_size: int) -> list[int]:
+    """[] when the networks make ``image_size`` pixels; else the supported sizes just below and
+    just above it (one of them at the ends of the range), for error messages."""
+    if image_size in SUPPORTED_SIZES:
+        return []
+    below = [s for s in SUPPORTED_SIZES if s < image_size]
+    above = [s for s in SUPPORTED_SIZES if s > image_size]
+    return ([below[-1]] if below else []) + ([above[0]] if above else [])
 
 
 def _check_sizes(minimum: int, **values: int) -> None:

@@ -90,6 +90,11 @@ class Trainer(CheckpointMixin, MonitorMixin):
 
     def _setup(self, data) -> None:
         m = self.model
+        data = as_dataset(data)
+        if m.deferred_layout:  # create() left size/channels to the data: adopt its own, and say so
+            note = m.adopt_layout(data)
+            if self.cfg.progress and self.is_main:
+                print(note, file=sys.stderr)
         self.data = as_dataset(data, image_size=m.config["image_size"], channels=m.config["channels"])
         if m.config["class_names"] is None:
             m.config["class_names"] = list(self.data.class_names) if m.conditional else (
@@ -179,20 +184,22 @@ class Trainer(CheckpointMixin, MonitorMixin):
         if self.out is not None and self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         m, cfg = self.model, self.cfg
-        if not self.prepared:
-            m.prepare(self)
-            self.prepared = True
-        G, D = m.generator, m.discriminator
-        G.train()
-        D.train()
-        aug = self._augmented_critic(D)
-        critic = aug if aug is not None else D
-        end = min(self.total_steps, cfg.stop_at) if cfg.stop_at else self.total_steps
-        pending: list[tuple[int, torch.Tensor, torch.Tensor, dict]] = []
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (cfg.progress and self.is_main),
-                   desc=f"{m.name}", unit="step", dynamic_ncols=True)
-        t0 = time.perf_counter()
+        prep = int(getattr(m, "prepare_steps", 0) or 0)  # e.g. BAGAN's autoencoder: in the bar and ETA
+        bar = self._bar = tqdm(total=prep + self.total_steps, initial=self.step + (prep if self.prepared else 0),
+                               disable=not (cfg.progress and self.is_main), desc=f"{m.name}", unit="step",
+                               dynamic_ncols=True)
         try:
+            if not self.prepared:
+                m.prepare(self)
+                self.prepared = True
+            G, D = m.generator, m.discriminator
+            G.train()
+            D.train()
+            aug = self._augmented_critic(D)
+            critic = aug if aug is not None else D
+            end = min(self.total_steps, cfg.stop_at) if cfg.stop_at else self.total_steps
+            pending: list[tuple[int, torch.Tensor, torch.Tensor, dict]] = []
+            t0 = time.perf_counter()
             while self.step < end:
                 ctx = StepContext(self.rng, self.step, self.total_steps, self.device)
                 if aug is not None:
@@ -258,6 +265,19 @@ class Trainer(CheckpointMixin, MonitorMixin):
             print(f"DiffAugment: {self.diffaugment or 'off'} (diffaugment={self.cfg.diffaugment!r}, "
                   f"{len(self.images)} training images)", file=sys.stderr, flush=True)
         return aug
+    def stage(self, steps: int, what: str):
+        """``range(steps)`` for a backend's ``prepare``, shown as its own progress bar (``bagan
+        autoencoder``) under the run's bar, which counts these steps too, so its ETA includes them."""
+        from tqdm.auto import tqdm
+
+        run_bar = getattr(self, "_bar", None)
+        with tqdm(total=steps, desc=f"{self.model.name} {what}", unit="step", position=1, leave=True,
+                  disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True) as bar:
+            for i in range(steps):
+                yield i
+                bar.update(1)
+                if run_bar is not None:
+                    run_bar.update(1)
 
     def _due(self, every: int) -> bool:
         return bool(every) and self.step % every == 0

@@ -3,8 +3,9 @@
 BAGAN starts the GAN from an autoencoder trained on every class. The minority classes can then
 use what the majority classes taught the decoder. The steps:
 
-1. ``prepare`` trains an autoencoder on all images. It has its own step budget (``ae_steps``)
-   and its own seeded RNG, so a run and its resume stay identical.
+1. ``prepare`` trains an autoencoder on all images. It has its own step budget (``ae_steps``,
+   on top of the run's ``steps``; its own progress bar, and counted in the run's ETA) and its own
+   seeded RNG, so a run and its resume stay identical.
 2. It fits one Gaussian N(mu_k, Sigma_k) per class to the encoder's latents. The means,
    covariances and their Cholesky factors are buffers of the generator module. They are
    therefore part of ``state_dict``, of checkpoints and of saved models.
@@ -178,6 +179,11 @@ class BAGAN(ga.AdversarialAugmenter):
                                          norm=c["disc_norm"], out_dim=c["latent_dim"])
 
     # ---- stage 1: autoencoder and class Gaussians -----------------------------------------
+    @property
+    def prepare_steps(self) -> int:
+        """The autoencoder's updates, which run before the ``--steps`` adversarial steps."""
+        return self.config["ae_steps"]
+
     def prepare(self, trainer) -> None:
         c = self.config
         dev = trainer.device
@@ -195,7 +201,7 @@ class BAGAN(ga.AdversarialAugmenter):
         enc.train()
         G.train()
         self.ae_history = []
-        for _ in range(c["ae_steps"]):
+        for _ in trainer.stage(c["ae_steps"], "autoencoder"):  # its own bar; the run's bar counts it
             idx = torch.randint(0, n, (bs,), generator=rng)
             x = images[idx].to(dev).float().div_(127.5).sub_(1.0)
             y = labels[idx].to(dev)

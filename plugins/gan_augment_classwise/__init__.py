@@ -13,6 +13,7 @@ and uses only gan_augment's public API.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -90,6 +91,17 @@ class ClassWise(GenerativeAugmenter):
             raise ConfigError("this ClassWise model has no classes yet: pass class_names=[...] or call fit(data).")
         return self.members
 
+    def adopt_layout(self, data: Any) -> str:
+        provisional = bool(self.deferred_layout)
+        note = super().adopt_layout(data)
+        if provisional and self.members is not None:  # made, untrained, with the provisional layout
+            self.members = [self._new_member(n) for n in self.class_names]
+        return note
+
+    def image_size_alternatives(self, size: int) -> list[int]:
+        """The members' networks decide which sizes work."""
+        return self._member_cls.image_size_alternatives(size)
+
     def model_for(self, label: int | str) -> GenerativeAugmenter:
         """The unconditional model of one class (by index or name)."""
         return self._require_members()[self.class_index(label)]
@@ -104,7 +116,12 @@ class ClassWise(GenerativeAugmenter):
     def fit(self, data: Any, **train_config: Any) -> ClassWise:
         """Train each class's model on that class's images. ``out_dir`` gets one sub-folder per
         class plus the whole model; with ``resume`` a class without a checkpoint starts afresh."""
-        ds = ga.as_dataset(data, image_size=self.config["image_size"], channels=self.config["channels"])
+        ds = ga.as_dataset(data)
+        if self.deferred_layout:  # create() left size/channels to the data: adopt its own, and say so
+            note = self.adopt_layout(ds)
+            if train_config.get("progress", True):
+                print(note, file=sys.stderr)
+        ds = ga.as_dataset(ds, image_size=self.config["image_size"], channels=self.config["channels"])
         if self.config["class_names"] is None:
             self.config["class_names"] = list(ds.class_names)
             self.members = None
@@ -166,6 +183,7 @@ class ClassWise(GenerativeAugmenter):
                 "config.json saved beside them.")
         for k, m in enumerate(members):
             m.load_state_dict(parts[str(k)])
+        self.keep_layout()
 
     def to(self, device: str | torch.device) -> ClassWise:
         for m in self.members or []:
