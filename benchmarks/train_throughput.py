@@ -1,8 +1,11 @@
-"""Training throughput of the shared Trainer against a plain PyTorch loop of the same networks.
+"""Training throughput of the shared Trainer against plain PyTorch loops of the same networks.
 
-Both run in this process, interleaved (A B A B ...), on the same data held in memory, and the table
-reports real images seen by the discriminator per second, the median over rounds, and the ratio
-trainer / plain (>= 1.0 means the trainer costs nothing). Run:
+All run in this process, interleaved (A B C A B C ...), on the same data held in memory. The
+trainer runs at its defaults (precision="auto", channels_last="auto") except DiffAugment, which is
+off so that every loop computes the same losses. The plain loops are bare fp32 and bare bf16
+autocast loops over the backend's own losses. The table reports real images seen by the
+discriminator per second (median over rounds) and the ratios trainer / plain (>= 1.0: the trainer
+is at least as fast). Run:
 
     python benchmarks/train_throughput.py --backends dcgan wgan-gp --image-size 64 --width 32
 """
@@ -44,8 +47,10 @@ def plain_dcgan_loop(G, D, images, steps, batch, latent_dim, device):
         opt_g.step()
 
 
-def plain_backend_loop(model, G, D, images, labels, steps, batch, n_critic, device):
-    """A bare loop over the backend's own losses: no logging, checkpoints, schedules or EMA."""
+def plain_backend_loop(model, G, D, images, labels, steps, batch, n_critic, device, amp=None):
+    """A bare loop over the backend's own losses: no logging, checkpoints, schedules or EMA;
+    ``amp`` (e.g. torch.bfloat16) runs the losses under that autocast."""
+    from gan_augment.training.precision import autocast
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.9))
     rng = torch.Generator(device=device).manual_seed(0)
@@ -56,21 +61,23 @@ def plain_backend_loop(model, G, D, images, labels, steps, batch, n_critic, devi
             idx = torch.randint(0, n, (batch,))
             real = images[idx].to(device).float().div_(127.5).sub_(1)
             lab = labels[idx].to(device)
-            d_loss, _ = model.discriminator_loss(G, D, real, lab, ctx)
+            with autocast(device, amp):
+                d_loss, _ = model.discriminator_loss(G, D, real, lab, ctx)
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
         D.requires_grad_(False)
-        g_loss, _ = model.generator_loss(G, D, lab, ctx)
+        with autocast(device, amp):
+            g_loss, _ = model.generator_loss(G, D, lab, ctx)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         D.requires_grad_(True)
         opt_g.step()
 
 
-def matmul_peak(n: int = 1024, repeats: int = 5) -> float:
-    """FLOP/s of a large float32 matmul on this machine, now: the practical peak to compare with."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak(n: int = 1024, repeats: int = 5, dtype=torch.float32) -> float:
+    """FLOP/s of a large matmul in ``dtype`` on this machine, now: the practical peak to compare with."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = min(measure(lambda: a @ b) for _ in range(repeats))
     return 2 * n**3 / best
@@ -139,25 +146,28 @@ def bench_backend(name, data, args, device):
                       if ga.backend_info(name).conditional else [data.class_names[0]], **extra)
     n_critic = type(model).train_defaults.get("n_critic", 1)
     per_round = args.steps * args.batch * n_critic  # real images through D per round
-    trainer_times, plain_times, examples_times = [], [], []
+    trainer_times, plain_times, bf16_times, examples_times = [], [], [], []
 
     def run_trainer():
         m = ga.create(name, **model.get_config())
         Trainer(m, steps=args.steps, batch_size=args.batch, progress=False, log_every=args.steps,
-                sample_every=0, checkpoint_every=0, device=str(device)).fit(data)
+                sample_every=0, checkpoint_every=0, device=str(device), diffaugment="none").fit(data)
 
-    def run_plain():
+    def run_plain(amp=None):
         m = ga.create(name, **model.get_config())
         G, D = m.generator.to(device), m.discriminator.to(device)
         m.prepare(_PrepareShim(images, labels, device))
-        plain_backend_loop(m, G, D, images, labels, args.steps, args.batch, n_critic, device)
+        plain_backend_loop(m, G, D, images, labels, args.steps, args.batch, n_critic, device, amp)
+
+    def run_bf16():
+        run_plain(torch.bfloat16)
 
     def run_examples():
         m = ga.create(name, **model.get_config())
         plain_dcgan_loop(m.generator.to(device), m.discriminator.to(device), images, args.steps,
                          args.batch, m.config["latent_dim"], device)
 
-    runs = [(run_trainer, trainer_times), (run_plain, plain_times)]
+    runs = [(run_trainer, trainer_times), (run_plain, plain_times), (run_bf16, bf16_times)]
     if name == "dcgan":
         runs.append((run_examples, examples_times))
     for fn, _ in runs:  # warm-up
@@ -165,12 +175,12 @@ def bench_backend(name, data, args, device):
     for _ in range(args.rounds):
         for fn, times in runs:
             times.append(measure(fn))
-    t, p = statistics.median(trainer_times), statistics.median(plain_times)
+    t, p, b = statistics.median(trainer_times), statistics.median(plain_times), statistics.median(bf16_times)
     e = statistics.median(examples_times) if examples_times else None
     flops = step_flops(name, model.get_config(), data, args.batch)
     return {"backend": name, "n_critic": n_critic, "trainer_img_s": per_round / t,
             "trainer_flop_s": flops * args.steps / t,
-            "plain_img_s": per_round / p, "ratio": p / t,
+            "plain_img_s": per_round / p, "ratio": p / t, "bf16_img_s": per_round / b, "ratio_bf16": b / t,
             "examples_img_s": per_round / e if e else None}
 
 
@@ -179,7 +189,10 @@ class _PrepareShim:
 
     def __init__(self, images, labels, device):
         self.images, self.labels, self.device = images, labels, device
-        self.cfg, self.world = ga.TrainConfig(steps=1), 1
+        self.cfg, self.world = ga.TrainConfig(steps=1, progress=False), 1
+
+    def stage(self, steps, what):
+        return range(steps)
 
 
 def main():
@@ -200,16 +213,23 @@ def main():
     data = ga.load_dataset(args.data, split="train", image_size=args.image_size)
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__} "
           f"image={args.image_size}px width={args.width} batch={args.batch} steps/round={args.steps} rounds={args.rounds}")
-    peak = matmul_peak()
-    print(f"matmul peak (1024x1024 float32, measured now): {peak / 1e9:.1f} GFLOP/s")
-    print("| backend | n_critic | trainer img/s | plain loop, same losses, img/s | ratio trainer/plain | "
-          "pytorch/examples-style loop img/s | trainer GFLOP/s | share of matmul peak |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    from gan_augment.training.precision import describe, resolve_precision
+
+    print(f"trainer precision: {describe(resolve_precision('auto', device), 'auto', device)}")
+    peak, peak_bf16 = matmul_peak(), matmul_peak(dtype=torch.bfloat16)
+    print(f"matmul peak (1024x1024, measured now): float32 {peak / 1e9:.1f} GFLOP/s, "
+          f"bfloat16 {peak_bf16 / 1e9:.1f} GFLOP/s")
+    print("| backend | n_critic | trainer img/s | plain fp32 loop img/s | plain bf16 loop img/s | "
+          "trainer / plain fp32 | trainer / plain bf16 | pytorch/examples-style loop img/s | "
+          "trainer GFLOP/s | share of fp32 matmul peak | share of bf16 matmul peak |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.backends:
         r = bench_backend(name, data, args, device)
         ex = f"{r['examples_img_s']:.1f}" if r["examples_img_s"] else "n/a"
         print(f"| {r['backend']} | {r['n_critic']} | {r['trainer_img_s']:.1f} | {r['plain_img_s']:.1f} | "
-              f"{r['ratio']:.3f} | {ex} | {r['trainer_flop_s'] / 1e9:.2f} | {r['trainer_flop_s'] / peak:.1%} |")
+              f"{r['bf16_img_s']:.1f} | {r['ratio']:.3f} | {r['ratio_bf16']:.3f} | {ex} | "
+              f"{r['trainer_flop_s'] / 1e9:.2f} | {r['trainer_flop_s'] / peak:.1%} | "
+              f"{r['trainer_flop_s'] / peak_bf16:.1%} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ CLI_CASES = [
     ("steps-zero", train("--steps", "0"), "argument --steps", "at least 1", None),
     ("batch-size-zero", train("--batch-size", "0"), "argument --batch-size", "at least 1", None),
     ("sample-every-negative", train("--sample-every", "-1"), "argument --sample-every", "0 or more", None),
-    ("image-size-unsupported", train("--image-size", "18"), "image_size 18", "e.g. 28, 32, 64", None),
+    ("image-size-unsupported", train("--image-size", "18"), "image_size 18", "nearest supported sizes are 16 or 20", None),
     ("npz-is-a-pickle", train("--data", "{d}/pickled.npz"), "not an .npz archive", "np.savez(", None),
     ("npz-object-array", train("--data", "{d}/objects.npz"), "holds Python objects", "np.savez(", None),
     ("npz-truncated", train("--data", "{d}/corrupt.npz"), "corrupted or truncated", "copy it again", None),

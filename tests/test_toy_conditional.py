@@ -25,13 +25,14 @@ def test_the_rule_separates_the_real_classes():
     assert torch.equal(brightness_rule(x), torch.as_tensor(data.labels))
 
 
-@pytest.mark.parametrize("backend", sorted(RUNS))
-def test_class_k_samples_look_like_class_k(backend):
+@pytest.mark.parametrize("backend,precision", [(b, "auto") for b in sorted(RUNS)] + [("cwgan-gp", "bf16")])
+def test_class_k_samples_look_like_class_k(backend, precision):
+    """bf16: the gradient penalty runs under autocast with its norm in fp32, and still learns."""
     model_cfg, train_cfg = RUNS[backend]
     torch.manual_seed(0)
     data = toy_two_class_data(32, 16, 1, seed=0)
     m = ga.create(backend, image_size=16, channels=1, **model_cfg)
-    m.fit(data, batch_size=32, progress=False, device="cpu", seed=0, **train_cfg)
+    m.fit(data, batch_size=32, progress=False, device="cpu", seed=0, precision=precision, **train_cfg)
     g = torch.Generator().manual_seed(1)
     for k, name in enumerate(data.class_names):
         x = m.sample(200, labels=name, generator=g)

@@ -16,6 +16,7 @@ from gan_augment.core.serialization import load_strict
 from gan_augment.gan.diffaugment import AugmentedCritic, resolve_policy
 from gan_augment.gan.nets import nearest_supported_sizes, upsampling_plan
 from gan_augment.training.loop import Trainer
+from gan_augment.training.precision import autocast, resolve_precision
 
 
 class AdversarialAugmenter(GenerativeAugmenter):
@@ -27,6 +28,9 @@ class AdversarialAugmenter(GenerativeAugmenter):
     defaults: ClassVar[dict[str, Any]] = {"latent_dim": 100}
     #: Trainer settings this backend prefers; the user's own settings win.
     train_defaults: ClassVar[dict[str, Any]] = {}
+    #: True when a loss differentiates through D twice (gradient penalty): torch.compile then
+    #: leaves D uncompiled, as its aot_autograd has no double backward.
+    uses_double_backward: ClassVar[bool] = False
 
     def __init__(self, **config: Any):
         super().__init__(**config)
@@ -34,6 +38,9 @@ class AdversarialAugmenter(GenerativeAugmenter):
         self._generator: nn.Module | None = None
         self._discriminator: nn.Module | None = None
         self.ema: nn.Module | None = None  # set by the trainer when EMA is on
+        #: precision of sample(): "auto" (bf16 where the hardware has it natively, else fp32),
+        #: "fp32", "bf16" or "fp16"; not saved with the model
+        self.sample_precision = "auto"
 
     @classmethod
     def image_size_alternatives(cls, size: int) -> list[int]:
@@ -107,14 +114,16 @@ class AdversarialAugmenter(GenerativeAugmenter):
     def sampling_module(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.generator
 
-    @torch.no_grad()
     def sample(self, n: int, labels: Any = None, generator: torch.Generator | None = None,
                batch_size: int = 256) -> torch.Tensor:
+        """``n`` images in [0, 1], float32, on the CPU; batches run under ``torch.inference_mode``
+        and the trainer's precision rule (``self.sample_precision``, "auto" by default)."""
         if not isinstance(n, int) or n < 0:
             raise ConfigError(f"n must be a non-negative integer, got {n!r}.")
         lab = self.resolve_labels(n, labels, generator)
         G = self.sampling_module()
         device = next(G.parameters()).device
+        dtype = resolve_precision(self.sample_precision, device)
         was_training = G.training
         G.eval()
         out = []
@@ -125,14 +134,16 @@ class AdversarialAugmenter(GenerativeAugmenter):
                 z = self.sample_latent(m, lb, generator=generator)
                 z = z.to(device)
                 lb = lb.to(device) if lb is not None else None
-                x = self.generate(G, z, lb).float()
-                out.append(((x.clamp(-1, 1) + 1) / 2).cpu())
+                with torch.inference_mode(), autocast(device, dtype):
+                    x = self.generate(G, z, lb).float()
+                    out.append(((x.clamp(-1, 1) + 1) / 2).cpu())
         finally:
             G.train(was_training)
         if not out:
             c, h, w = self.image_shape
             return torch.empty(0, c, h, w)
-        return torch.cat(out)
+        # outside inference mode: an ordinary, contiguous tensor the caller may train on
+        return torch.cat(out).contiguous()
 
     def fit(self, data: Any, **train_config: Any) -> AdversarialAugmenter:
         Trainer(self, **train_config).fit(data)

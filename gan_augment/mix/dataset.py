@@ -185,14 +185,15 @@ class SyntheticMix(torch.utils.data.Dataset):
             start = chunk * self.bank_batch
             m = min(self.bank_batch, plan.synthetic - start)
             g = torch.Generator().manual_seed(chunk_seed(self.seed, epoch, row, chunk))
-            if self.filter is None:
-                x = self.augmenter.sample(m, labels=plan.model_class if self.augmenter.conditional else None,
-                                          generator=g)
-            else:
-                self._acceptance[key] = {}
-                x = draw_accepted(self.augmenter, plan.model_class, m, g, self.filter,
-                                  batch_size=self.bank_batch, stats=self._acceptance[key])
-            form = self._image_form()
+            with torch.inference_mode():  # no autograd bookkeeping for images nobody differentiates
+                if self.filter is None:
+                    x = self.augmenter.sample(m, labels=plan.model_class if self.augmenter.conditional else None,
+                                              generator=g)
+                else:
+                    self._acceptance[key] = {}
+                    x = draw_accepted(self.augmenter, plan.model_class, m, g, self.filter,
+                                      batch_size=self.bank_batch, stats=self._acceptance[key])
+            form = self._image_form()  # fit_images runs outside: the bank holds ordinary tensors
             self._bank[key] = fit_images(x.float().cpu(), form.channels, form.size)
         return self._bank[key]
 

@@ -1,4 +1,4 @@
-"""Checkpoints for exact resume: networks, EMA, optimisers, schedules, scaler and every rank's RNG
+"""Checkpoints for exact resume: networks, EMA, optimisers, schedules, grad scalers and every rank's RNG
 state in one safetensors file (never pickle), written atomically."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from gan_augment.core.serialization import (
     unflatten_state,
 )
 from gan_augment.training.distributed import gather_rng_states
+from gan_augment.training.precision import match_param_layout
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 BEST_NAME = "checkpoint-best.safetensors"
@@ -30,7 +31,7 @@ BEST_NAME = "checkpoint-best.safetensors"
 
 class CheckpointMixin:
     """Needs from the Trainer: model, cfg, out, step, prepared, best, monitor_state, history, rng,
-    rank, world, is_main, device, the optimisers, schedulers and scaler."""
+    rank, world, is_main, device, the optimisers, schedulers and the two scalers."""
 
     def save_checkpoint(self, path: Path | None = None) -> Path | None:
         """Everything needed for exact resume, in one safetensors file written atomically.
@@ -52,7 +53,8 @@ class CheckpointMixin:
             "opt_d": flatten_state(self.opt_d.state_dict(), "opt_d", tensors),
             "sched_g": flatten_state(self.sched_g.state_dict(), "sched_g", tensors) if self.cfg.schedule == "cosine" else None,
             "sched_d": flatten_state(self.sched_d.state_dict(), "sched_d", tensors) if self.cfg.schedule == "cosine" else None,
-            "scaler": flatten_state(self.scaler.state_dict(), "scaler", tensors),
+            "scaler_d": flatten_state(self.scaler_d.state_dict(), "scaler_d", tensors),
+            "scaler_g": flatten_state(self.scaler_g.state_dict(), "scaler_g", tensors),
         }
         for r, st in enumerate(rng_states):
             tensors[f"rng.{r}"] = st
@@ -109,7 +111,15 @@ class CheckpointMixin:
         if sk.get("sched_g") is not None:
             self.sched_g.load_state_dict(unflatten_state(sk["sched_g"], tensors))
             self.sched_d.load_state_dict(unflatten_state(sk["sched_d"], tensors))
-        self.scaler.load_state_dict(unflatten_state(sk["scaler"], tensors))
+        if "scaler_d" in sk:
+            self.scaler_d.load_state_dict(unflatten_state(sk["scaler_d"], tensors))
+            self.scaler_g.load_state_dict(unflatten_state(sk["scaler_g"], tensors))
+        elif sk.get("scaler") is not None:  # older checkpoints kept one scaler for both
+            legacy = unflatten_state(sk["scaler"], tensors)
+            self.scaler_d.load_state_dict(legacy)
+            self.scaler_g.load_state_dict(legacy)
+        for opt in (self.opt_g, self.opt_d):  # channels_last parameters: same layout for the state
+            match_param_layout(opt)
         if f"rng.{self.rank}" in tensors and state.get("world_size", 1) == self.world:
             self.rng.set_state(tensors[f"rng.{self.rank}"])
         else:

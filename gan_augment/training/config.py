@@ -32,7 +32,10 @@ class TrainConfig:
     ema_decay: float | None = None  # e.g. 0.999: sample from an EMA of the generator
     seed: int = 0
     device: str = "auto"  # auto: cuda, then mps, then cpu
-    precision: str = "auto"  # auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+    precision: str = "auto"  # auto: bf16 where native (GPU, AVX512-BF16/AMX CPUs), fp16 on older GPUs, else fp32
+    channels_last: bool | str = "auto"  # auto: on where measured faster (CPU); True/False to force
+    fuse_critic: bool = False  # real and fake through a per-sample critic in one forward pass
+    compile: bool = False  # torch.compile the generator (and a critic that needs no double backward)
     out_dir: str | None = None
     log_every: int = 10
     sample_every: int = 500
@@ -74,6 +77,8 @@ class TrainConfig:
             raise ConfigError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}.")
         if self.schedule not in ("constant", "cosine"):
             raise ConfigError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}.")
+        if self.channels_last not in ("auto", True, False):
+            raise ConfigError(f"channels_last must be 'auto', True or False, got {self.channels_last!r}.")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ConfigError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}.")
         if self.batch_size < 1 or self.n_critic < 1:
@@ -87,13 +92,23 @@ class TrainConfig:
 
 @dataclass
 class StepContext:
-    """What a backend's loss needs besides the networks: the run's RNG, step and device."""
+    """What a backend's loss needs besides the networks: the run's RNG, step and device, which
+    of the step's n_critic discriminator updates this is, and whether to fuse critic passes.
+    ``extra`` lives for one generator step (e.g. a fake batch reused by the generator update)."""
 
     rng: torch.Generator
     step: int
     total_steps: int
     device: torch.device
     extra: dict[str, Any] = field(default_factory=dict)
+    critic_step: int = 0
+    n_critic: int = 1
+    fuse_critic: bool = False
+
+    @property
+    def last_critic_step(self) -> bool:
+        """True in the discriminator update right before the generator update."""
+        return self.critic_step == self.n_critic - 1
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import sys
 import time
@@ -26,10 +27,15 @@ import torch.distributed as dist
 from gan_augment.core.data import as_dataset
 from gan_augment.core.errors import ConfigError, TrainingDiverged
 from gan_augment.core.plots import save_grid, save_loss_curve
+from gan_augment.training import precision
+from gan_augment.training.batches import BatchSource
 from gan_augment.training.checkpoint import CHECKPOINT_NAME, CheckpointMixin, jsonable
-from gan_augment.training.config import StepContext, TrainConfig, epoch_permutation, pick_device
+from gan_augment.training.config import StepContext, TrainConfig, pick_device
 from gan_augment.training.distributed import sync_buffers, sync_grads
 from gan_augment.training.monitors import MonitorMixin
+from gan_augment.training.timing import StepTimer
+
+logger = logging.getLogger("gan_augment.training")
 
 if TYPE_CHECKING:  # the base class lives a layer up, in gan_augment.gan, and calls this loop
     from gan_augment.gan.adversarial import AdversarialAugmenter
@@ -55,6 +61,9 @@ class Trainer(CheckpointMixin, MonitorMixin):
         self.world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
         self.is_main = self.rank == 0
         self.device = pick_device(self.cfg.device)
+        self.amp_dtype = precision.resolve_precision(self.cfg.precision, self.device)
+        self.precision_note = precision.describe(self.amp_dtype, self.cfg.precision, self.device)
+        self.channels_last = precision.use_channels_last(self.cfg.channels_last, self.device)
         self.out = Path(self.cfg.out_dir) if self.cfg.out_dir else None
         self.history: list[dict[str, Any]] = []
         self.step = 0
@@ -64,17 +73,9 @@ class Trainer(CheckpointMixin, MonitorMixin):
         self.diffaugment: str | None = None  # the policy this run's critic sees, once fit() resolves it
 
     # ---- precision -------------------------------------------------------------------------
-    def _amp_dtype(self) -> torch.dtype | None:
-        p = self.cfg.precision
-        if p == "fp32" or (p == "auto" and self.device.type != "cuda"):
-            return None
-        if p == "auto":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if p == "bf16" else torch.float16
-
     def autocast(self):
-        dtype = self._amp_dtype()
-        return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+        """The run's autocast (training/precision.py decides the dtype), or nothing for fp32."""
+        return precision.autocast(self.device, self.amp_dtype)
 
     # ---- setup -----------------------------------------------------------------------------
     def _optimizer(self, params, lr):
@@ -105,18 +106,23 @@ class Trainer(CheckpointMixin, MonitorMixin):
                 f"the data's classes {self.data.class_names} differ from the model's {m.class_names}; "
                 "create the model with class_names=data.class_names, or select classes with --classes."
             )
-        self.images = self.data.tensor()  # uint8 N,C,H,W in memory
+        self.images = self.data.tensor()  # uint8 N,C,H,W in host memory (BAGAN's prepare reads it)
         n = len(self.images)
         self.batch_size = min(self.cfg.batch_size, n)
         if self.batch_size < self.cfg.batch_size:
             warnings.warn(f"only {n} images: batch size lowered from {self.cfg.batch_size} to {n}.", stacklevel=3)
         self.labels = torch.as_tensor(self.data.labels, dtype=torch.long)
-        self.batches_per_epoch = max(1, n // self.batch_size)
+        self.batches = BatchSource(self.images, self.labels, self.batch_size, self.cfg.seed, self.device,
+                                   self.rank, self.world, channels_last=self.channels_last)
+        self.batches_per_epoch = self.batches.batches_per_epoch
+        logger.info("training in %s", self.precision_note)
         if self.cfg.steps is not None:
             self.total_steps = self.cfg.steps
         else:
             self.total_steps = max(1, math.ceil(self.cfg.epochs * self.batches_per_epoch / self.cfg.n_critic))
         G, D = m.generator.to(self.device), m.discriminator.to(self.device)
+        if self.channels_last:
+            precision.to_channels_last(G, D)
         if self.world > 1 and self.cfg.sync_batchnorm:
             m._generator = G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
             m._discriminator = D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
@@ -127,13 +133,19 @@ class Trainer(CheckpointMixin, MonitorMixin):
         self.opt_g = self._optimizer(G.parameters(), self.cfg.lr_g)
         self.opt_d = self._optimizer(D.parameters(), self.cfg.lr_d)
         self.sched_g, self.sched_d = self._scheduler(self.opt_g), self._scheduler(self.opt_d)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self._amp_dtype() == torch.float16)
+        # one scaler per optimiser (fp16 only): each tracks its own network's overflows
+        self.scaler_d = precision.make_scaler(self.device, self.amp_dtype)
+        self.scaler_g = precision.make_scaler(self.device, self.amp_dtype)
         if self.cfg.ema_decay is not None:
             from torch.optim.swa_utils import AveragedModel
 
             m.ema = AveragedModel(G, multi_avg_fn=self._ema_update, use_buffers=True)
         else:
             m.ema = None
+        if self.cfg.compile:  # after the EMA copy, which stays an ordinary module
+            G.compile()
+            if not getattr(m, "uses_double_backward", False):  # aot_autograd has no double backward
+                D.compile()
         gen_device = self.device if self.device.type in ("cuda", "cpu") else torch.device("cpu")
         self.rng = torch.Generator(device=gen_device).manual_seed(self.cfg.seed * 7919 + 17 + self.rank)
         grid_rng = torch.Generator().manual_seed(self.cfg.seed + 1)
@@ -159,14 +171,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
     # ---- data ------------------------------------------------------------------------------
     def batch(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The k-th discriminator batch of the run (this rank's share), in [-1, 1] on device."""
-        epoch, pos = divmod(k, self.batches_per_epoch)
-        if getattr(self, "_perm_epoch", None) != epoch:  # one permutation per epoch, not per batch
-            self._perm = epoch_permutation(len(self.images), self.cfg.seed, epoch)
-            self._perm_epoch = epoch
-        perm = self._perm
-        idx = perm[pos * self.batch_size:(pos + 1) * self.batch_size][self.rank::self.world]
-        x = self.images[idx].to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
-        return x, self.labels[idx].to(self.device, non_blocking=True)
+        return self.batches(k)
 
     # ---- the loop --------------------------------------------------------------------------
     def fit(self, data) -> AdversarialAugmenter:
@@ -200,31 +205,24 @@ class Trainer(CheckpointMixin, MonitorMixin):
             end = min(self.total_steps, cfg.stop_at) if cfg.stop_at else self.total_steps
             pending: list[tuple[int, torch.Tensor, torch.Tensor, dict]] = []
             t0 = time.perf_counter()
+            timer = StepTimer(self.step, end, self.device, self.precision_note)
             while self.step < end:
-                ctx = StepContext(self.rng, self.step, self.total_steps, self.device)
+                ctx = StepContext(self.rng, self.step, self.total_steps, self.device,
+                                  n_critic=cfg.n_critic, fuse_critic=cfg.fuse_critic)
                 if aug is not None:
                     aug.rng = ctx.rng
-                labels = None
-                for i in range(cfg.n_critic):
-                    real, labels = self.batch(self.step * cfg.n_critic + i)
-                    with self.autocast():
-                        d_loss, d_logs = m.discriminator_loss(G, critic, real, labels, ctx)
-                    self.opt_d.zero_grad(set_to_none=True)
-                    self.scaler.scale(d_loss).backward()
-                    sync_grads(self.world, D)
-                    self.scaler.step(self.opt_d)
-                    self.scaler.update()
+                d_loss, d_logs, labels = self._critic_updates(critic, ctx)
                 D.requires_grad_(False)
                 try:
                     with self.autocast():
                         g_loss, g_logs = m.generator_loss(G, critic, labels, ctx)
                     self.opt_g.zero_grad(set_to_none=True)
-                    self.scaler.scale(g_loss).backward()
+                    self.scaler_g.scale(g_loss).backward()
                 finally:
                     D.requires_grad_(True)
                 sync_grads(self.world, G)
-                self.scaler.step(self.opt_g)
-                self.scaler.update()
+                self.scaler_g.step(self.opt_g)
+                self.scaler_g.update()
                 sync_buffers(self.world, G, D)
                 self.sched_g.step()
                 self.sched_d.step()
@@ -232,6 +230,9 @@ class Trainer(CheckpointMixin, MonitorMixin):
                     m.ema.update_parameters(G)
                 self.step += 1
                 bar.update(1)
+                estimate = timer.after_step(self.step)
+                if estimate and cfg.progress and self.is_main:
+                    bar.write(f"{m.name}: {estimate}")
                 pending.append((self.step, d_loss.detach(), g_loss.detach(), {**d_logs, **g_logs}))
                 boundary = self.step == end
                 if self.step % cfg.log_every == 0 or boundary or self._due(cfg.checkpoint_every) or self._due(cfg.sample_every):
@@ -265,6 +266,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
             print(f"DiffAugment: {self.diffaugment or 'off'} (diffaugment={self.cfg.diffaugment!r}, "
                   f"{len(self.images)} training images)", file=sys.stderr, flush=True)
         return aug
+
     def stage(self, steps: int, what: str):
         """``range(steps)`` for a backend's ``prepare``, shown as its own progress bar (``bagan
         autoencoder``) under the run's bar, which counts these steps too, so its ETA includes them."""
@@ -278,6 +280,22 @@ class Trainer(CheckpointMixin, MonitorMixin):
                 bar.update(1)
                 if run_bar is not None:
                     run_bar.update(1)
+    def _critic_updates(self, critic: torch.nn.Module, ctx: StepContext) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        """The step's n_critic discriminator updates of ``critic`` (D, or D behind DiffAugment);
+        returns the last loss, its logs and the last real batch's labels (the generator update
+        uses them)."""
+        m, G, D = self.model, self.model.generator, self.model.discriminator
+        for i in range(self.cfg.n_critic):
+            ctx.critic_step = i
+            real, labels = self.batch(self.step * self.cfg.n_critic + i)
+            with self.autocast():
+                d_loss, d_logs = m.discriminator_loss(G, critic, real, labels, ctx)
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler_d.scale(d_loss).backward()
+            sync_grads(self.world, D)
+            self.scaler_d.step(self.opt_d)
+            self.scaler_d.update()
+        return d_loss, d_logs, labels
 
     def _due(self, every: int) -> bool:
         return bool(every) and self.step % every == 0
@@ -336,6 +354,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
             "class_counts": self.data.class_counts(),
             "data_source": Path(self.data.source).name,
             "train_config": jsonable(dataclasses.asdict(self.cfg)),
+            "precision": self.precision_note,
             "last_losses": self.history[-1] if self.history else None,
             "monitor_warnings": self.monitor_state.get("warnings", []),
             "diffaugment": self.diffaugment,

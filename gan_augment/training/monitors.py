@@ -14,16 +14,18 @@ from gan_augment.training.checkpoint import BEST_NAME
 
 class MonitorMixin:
     """Needs from the Trainer: model, cfg, device, history, step, out, best, monitor_state,
-    grid_z, grid_labels and save_checkpoint."""
+    grid_z, grid_labels, autocast and save_checkpoint."""
 
-    @torch.no_grad()
     def _fixed_samples(self, G: torch.nn.Module, n: int) -> torch.Tensor:
-        """G's images in [-1, 1] for the first n fixed grid latents, in eval mode, on the CPU."""
+        """G's images in [-1, 1] for the first n fixed grid latents, in eval mode and the run's
+        precision, on the CPU."""
         was = G.training
         G.eval()
         lb = self.grid_labels[:n].to(self.device) if self.grid_labels is not None else None
         try:
-            return self.model.generate(G, self.grid_z[:n].to(self.device), lb).float().cpu()
+            with torch.inference_mode(), self.autocast():
+                x = self.model.generate(G, self.grid_z[:n].to(self.device), lb).float().cpu()
+            return x.clone()  # an ordinary tensor again, usable outside inference mode
         finally:
             G.train(was)
 

@@ -150,6 +150,11 @@ class BAGAN(ga.AdversarialAugmenter):
         #: the autoencoder's encoder after ``prepare`` (not saved: sampling does not need it)
         self.encoder: nn.Module | None = None
 
+    @property
+    def uses_double_backward(self) -> bool:
+        """BAGAN-GP's gradient penalty differentiates through D twice."""
+        return bool(self.config["gp"])
+
     def _num_classes(self) -> int:
         if self.config["class_names"] is None:
             raise ga.ConfigError(
@@ -200,7 +205,7 @@ class BAGAN(ga.AdversarialAugmenter):
         rec_loss = F.mse_loss if c["ae_loss"] == "mse" else F.l1_loss
         enc.train()
         G.train()
-        self.ae_history = []
+        losses = []  # kept on the device: one host sync after the stage, not one per step
         for _ in trainer.stage(c["ae_steps"], "autoencoder"):  # its own bar; the run's bar counts it
             idx = torch.randint(0, n, (bs,), generator=rng)
             x = images[idx].to(dev).float().div_(127.5).sub_(1.0)
@@ -209,7 +214,8 @@ class BAGAN(ga.AdversarialAugmenter):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            self.ae_history.append(float(loss.detach()))
+            losses.append(loss.detach())
+        self.ae_history = torch.stack(losses).cpu().tolist() if losses else []
         latents = self.encode_all(enc, images, dev)
         means, covs = class_gaussians(latents, labels, self.num_classes)
         G.set_class_stats(means.to(dev), covs.to(dev), c["cov_jitter"])
@@ -244,12 +250,13 @@ class BAGAN(ga.AdversarialAugmenter):
         with torch.no_grad():
             fake = G(eps, fake_labels)
         if self.config["gp"]:
-            real_scores, fake_scores = D(real, labels), D(fake, fake_labels)
+            real_scores, fake_scores = ga.losses.critic_scores(D, real, fake, labels, fake_labels,
+                                                               fuse=ctx.fuse_critic)
             wloss = ga.losses.wasserstein_critic_loss(real_scores, fake_scores)
             gp = ga.losses.gradient_penalty(D, real, fake, ctx.rng, labels=labels)
             return wloss + self.config["gp_weight"] * gp, {"wasserstein": (-wloss).detach(), "gp": gp.detach()}
         fake_class = torch.full((n,), self.num_classes, dtype=torch.long, device=real.device)
-        real_logits, fake_logits = D(real).float(), D(fake).float()
+        real_logits, fake_logits = (s.float() for s in ga.losses.critic_scores(D, real, fake, fuse=ctx.fuse_critic))
         loss = F.cross_entropy(real_logits, labels) + F.cross_entropy(fake_logits, fake_class)
         acc = (real_logits.argmax(1) == labels).float().mean()
         return loss, {"d_real_class_acc": acc.detach()}

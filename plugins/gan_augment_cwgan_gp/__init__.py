@@ -36,6 +36,7 @@ class ConditionalWGANGP(ga.AdversarialAugmenter):
         "drift_weight": 0.0,  # eps * D(real)^2 (Karras et al.); 0 = off
     }
     train_defaults = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.9), "n_critic": 5}
+    uses_double_backward = True  # the gradient penalty
     #: small settings the conformance kit (gan_augment.testing) uses
     test_config = {"width": 8, "latent_dim": 16, "embed_dim": 4}
 
@@ -65,7 +66,7 @@ class ConditionalWGANGP(ga.AdversarialAugmenter):
         with torch.no_grad():
             fake = G(z, labels)
         return ga.losses.wgan_gp_critic_loss(D, real, fake, ctx.rng, labels=labels, gp_weight=self.config["gp_weight"],
-                                             drift_weight=self.config["drift_weight"])
+                                             drift_weight=self.config["drift_weight"], fuse=ctx.fuse_critic)
 
     def generator_loss(self, G, D, labels, ctx):
         z = self.sample_latent(labels.shape[0], labels, generator=ctx.rng).to(labels.device)

@@ -1,5 +1,8 @@
 """DCGAN backend (Radford et al., 2016) with the stabilisers the source studies used:
-one-sided label smoothing, occasional label flipping and decaying instance noise."""
+one-sided label smoothing, occasional label flipping and decaying instance noise.
+
+Each step runs the generator forward once: the generator update scores the fakes of the step's
+last discriminator update (with fresh instance noise), as the reference DCGAN loop does."""
 
 from __future__ import annotations
 
@@ -44,8 +47,15 @@ class DCGAN(ga.AdversarialAugmenter):
     def discriminator_loss(self, G, D, real, labels, ctx):
         n = real.shape[0]
         z = self.sample_latent(n, None, generator=ctx.rng).to(real.device)
-        with torch.no_grad():
+        if ctx.last_critic_step:
+            # One generator forward per step, as in Radford et al.'s reference loop: the last
+            # discriminator update's fakes keep their graph, and the generator update reuses them.
             fake = G(z)
+            ctx.extra["dcgan_fake"] = fake
+            fake = fake.detach()
+        else:
+            with torch.no_grad():
+                fake = G(z)
         real_t = torch.full((n, 1), float(self.config["real_label"]), device=real.device)
         fake_t = torch.zeros(n, 1, device=real.device)
         flip = (torch.rand(n, 1, generator=ctx.rng, device=ctx.rng.device) < self.config["flip_prob"]).to(real.device)
@@ -54,9 +64,11 @@ class DCGAN(ga.AdversarialAugmenter):
         return loss, {}
 
     def generator_loss(self, G, D, labels, ctx):
-        n = labels.shape[0]
-        z = self.sample_latent(n, None, generator=ctx.rng).to(labels.device)
-        return ga.losses.bce_generator_loss(D(self._noisy(G(z), ctx))), {}
+        fake = ctx.extra.pop("dcgan_fake", None)
+        if fake is None:  # called on its own (tests, third-party loops): draw a fresh batch
+            z = self.sample_latent(labels.shape[0], None, generator=ctx.rng).to(labels.device)
+            fake = G(z)
+        return ga.losses.bce_generator_loss(D(self._noisy(fake, ctx))), {}
 
 
 @ga.hookimpl

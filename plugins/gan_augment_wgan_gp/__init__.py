@@ -20,6 +20,7 @@ class WGANGP(ga.AdversarialAugmenter):
         "drift_weight": 0.0,  # eps * D(real)^2 keeps critic scores near 0 (Karras et al.); 0 = off
     }
     train_defaults = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.9), "n_critic": 5}
+    uses_double_backward = True  # the gradient penalty
 
     def build_generator(self):
         c = self.config
@@ -37,7 +38,7 @@ class WGANGP(ga.AdversarialAugmenter):
         with torch.no_grad():
             fake = G(z)
         return ga.losses.wgan_gp_critic_loss(D, real, fake, ctx.rng, gp_weight=self.config["gp_weight"],
-                                             drift_weight=self.config["drift_weight"])
+                                             drift_weight=self.config["drift_weight"], fuse=ctx.fuse_critic)
 
     def generator_loss(self, G, D, labels, ctx):
         z = self.sample_latent(labels.shape[0], None, generator=ctx.rng).to(labels.device)

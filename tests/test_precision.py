@@ -1,0 +1,238 @@
+"""Speed without changed maths: the precision rule, the gradient penalty under autocast, fused
+critic passes, one generator forward per DCGAN step, one scaler per optimiser, the resident data
+path, the time estimate, and sampling under inference mode."""
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+import gan_augment as ga
+from gan_augment.gan import losses
+from gan_augment.gan.nets import ConvDiscriminator
+from gan_augment.testing.toy import toy_two_class_data
+from gan_augment.training import precision, timing
+from gan_augment.training.batches import BatchSource
+from gan_augment.training.checkpoint import CHECKPOINT_NAME
+from gan_augment.training.config import epoch_permutation
+from gan_augment.training.loop import Trainer
+
+CPU = torch.device("cpu")
+
+
+# ---- which precision -----------------------------------------------------------------------
+def test_explicit_precisions_are_kept_and_unknown_ones_refused():
+    assert precision.resolve_precision("fp32", CPU) is None
+    assert precision.resolve_precision("bf16", CPU) is torch.bfloat16
+    assert precision.resolve_precision("fp16", CPU) is torch.float16
+    with pytest.raises(ga.ConfigError, match="precision must be one of"):
+        precision.resolve_precision("half", CPU)
+
+
+@pytest.mark.parametrize("native,expected", [(True, torch.bfloat16), (False, None)])
+def test_auto_on_cpu_follows_native_bf16(monkeypatch, native, expected):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    assert precision.resolve_precision("auto", CPU) is expected
+    note = precision.describe(expected, "auto", CPU)
+    assert ("no native bf16" in note) == (not native)
+
+
+@pytest.mark.parametrize("bf16_ok,expected", [(True, torch.bfloat16), (False, torch.float16)])
+def test_auto_on_cuda_is_bf16_where_supported_else_fp16(monkeypatch, bf16_ok, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_ok)
+    assert precision.resolve_precision("auto", torch.device("cuda")) is expected
+
+
+@pytest.mark.parametrize("caps,onednn,expected", [
+    ({"avx2": True, "avx512_bf16": False, "amx_bf16": False}, True, False),  # AVX2 only: emulated
+    ({"avx2": True, "avx512_bf16": True}, True, True),
+    ({"amx_bf16": True}, True, True),
+    ({"avx512_bf16": True}, False, False),  # the instructions but a oneDNN without bf16
+])
+def test_native_bf16_is_detected_from_capabilities_not_the_vendor(monkeypatch, caps, onednn, expected):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps, raising=False)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+
+    class Ops:
+        @staticmethod
+        def _is_mkldnn_bf16_supported():
+            return onednn
+
+    monkeypatch.setattr(torch.ops, "mkldnn", Ops, raising=False)
+    assert precision.cpu_has_native_bf16() is expected
+
+
+def test_channels_last_auto_is_on_for_cpu_only_and_can_be_forced():
+    assert precision.use_channels_last("auto", CPU) is True
+    assert precision.use_channels_last("auto", torch.device("cuda")) is False
+    assert precision.use_channels_last(False, CPU) is False
+    assert precision.use_channels_last(True, torch.device("cuda")) is True
+    with pytest.raises(ga.ConfigError, match="channels_last"):
+        ga.TrainConfig(steps=1, channels_last="yes").validate()
+
+
+# ---- the gradient penalty under autocast ------------------------------------------------------
+def _fixed_inputs():
+    g = torch.Generator().manual_seed(0)
+    critic = ConvDiscriminator(3, 16, width=8, norm="layer")
+    torch.manual_seed(0)
+    real = torch.rand(8, 3, 16, 16, generator=g) * 2 - 1
+    fake = torch.rand(8, 3, 16, 16, generator=g) * 2 - 1
+    return critic, real, fake
+
+
+def _gp(critic, real, fake, dtype):
+    rng = torch.Generator().manual_seed(3)
+    with precision.autocast(CPU, dtype):
+        gp = losses.gradient_penalty(critic, real, fake, rng)
+    gp.backward()
+    grads = torch.cat([p.grad.flatten() for p in critic.parameters() if p.grad is not None])
+    critic.zero_grad(set_to_none=True)
+    return gp, grads
+
+
+def test_gradient_penalty_under_bf16_matches_fp32_within_two_percent():
+    critic, real, fake = _fixed_inputs()
+    gp32, grads32 = _gp(critic, real, fake, None)
+    gp16, grads16 = _gp(critic, real, fake, torch.bfloat16)
+    assert gp16.dtype == torch.float32  # norm and loss in fp32
+    assert gp16.item() == pytest.approx(gp32.item(), rel=0.02)
+    cos = torch.nn.functional.cosine_similarity(grads16, grads32, dim=0)
+    assert cos > 0.99, f"the penalty's gradient turned by {torch.rad2deg(torch.acos(cos)):.1f} degrees"
+
+
+def test_gradient_penalty_under_fp16_runs_the_critic_in_fp32():
+    """fp16 input gradients can underflow unscaled, so that branch keeps fp32: equal to fp32."""
+    critic, real, fake = _fixed_inputs()
+    gp32, grads32 = _gp(critic, real, fake, None)
+    gp16, grads16 = _gp(critic, real, fake, torch.float16)
+    assert gp16.item() == pytest.approx(gp32.item(), rel=1e-5)
+    assert torch.allclose(grads16, grads32, rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_penalty_checks_its_maths_on_a_linear_critic():
+    """D(x) = <w, x> has gradient w everywhere, so the penalty is (||w|| - 1)^2 exactly."""
+    w = torch.full((1, 3, 4, 4), 0.5)
+    critic = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
+    real, fake = torch.randn(5, 3, 4, 4), torch.randn(5, 3, 4, 4)
+    for dtype in (None, torch.bfloat16):
+        with precision.autocast(CPU, dtype):
+            gp = losses.gradient_penalty(critic, real, fake, torch.Generator().manual_seed(0))
+        assert gp.item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-2)
+
+
+# ---- fused critic passes ---------------------------------------------------------------------
+def test_fused_critic_scores_equal_separate_passes_for_a_per_sample_critic():
+    critic, real, fake = _fixed_inputs()
+    assert losses.per_sample(critic)
+    sep = losses.critic_scores(critic, real, fake, fuse=False)
+    fused = losses.critic_scores(critic, real, fake, fuse=True)
+    for a, b in zip(sep, fused):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_a_batch_norm_critic_is_never_fused():
+    """Batch statistics couple the samples: one pass over real+fake would change D's outputs."""
+    critic = ConvDiscriminator(3, 16, width=8, norm="batch")
+    assert not losses.per_sample(critic)
+    calls = []
+    critic.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    _, real, fake = _fixed_inputs()
+    losses.critic_scores(critic, real, fake, fuse=True)
+    assert calls == [8, 8]
+
+
+# ---- the trainer ------------------------------------------------------------------------------
+def test_dcgan_runs_its_generator_forward_once_per_step():
+    data = toy_two_class_data(16, 16, 1, seed=0)
+    m = ga.create("dcgan", image_size=16, channels=1, width=8, latent_dim=8)
+    kind = type(m.generator)  # fit may rebuild the network: count calls of any module of its type
+    calls = []
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda mod, i, o: calls.append(1) if type(mod) is kind else None)
+    try:
+        m.fit(data, steps=3, batch_size=8, progress=False, seed=0, diffaugment="none", sample_every=0)
+    finally:
+        hook.remove()
+    assert len(calls) == 3
+
+
+def test_one_grad_scaler_per_optimiser_and_old_single_scaler_checkpoints_still_resume(tmp_path):
+    data = toy_two_class_data(16, 16, 1, seed=0)
+    kw = dict(batch_size=8, progress=False, seed=0, out_dir=str(tmp_path), checkpoint_every=2, sample_every=0)
+    m = ga.create("wgan-gp", image_size=16, channels=1, width=8, latent_dim=8)
+    t = Trainer(m, steps=2, **kw)
+    t.fit(data)
+    assert t.scaler_d is not t.scaler_g
+    # rewrite the checkpoint the way older versions wrote it: one "scaler" for both optimisers
+    path = tmp_path / CHECKPOINT_NAME
+    with safe_open(str(path), "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        state = json.loads(f.metadata()["trainer_state"])
+    sk = state["skeleton"]
+    sk["scaler"] = sk.pop("scaler_d")
+    del sk["scaler_g"]
+    save_file(tensors, str(path), metadata={"trainer_state": json.dumps(state)})
+    m2 = ga.create("wgan-gp", image_size=16, channels=1, width=8, latent_dim=8)
+    t2 = Trainer(m2, steps=4, resume=True, **kw)
+    t2.fit(data)
+    assert t2.step == 4
+
+
+def test_batches_follow_the_epoch_permutation_and_stay_on_the_device():
+    images = torch.randint(0, 256, (10, 1, 4, 4), dtype=torch.uint8)
+    labels = torch.arange(10)
+    src = BatchSource(images, labels, batch_size=4, seed=3, device=CPU)
+    assert src.resident and src.batches_per_epoch == 2
+    perm1 = epoch_permutation(10, 3, 1)
+    x, y = src(3)  # epoch 1, second batch
+    assert torch.equal(y, perm1[4:8])
+    assert torch.allclose(x, images[perm1[4:8]].float() / 127.5 - 1)
+    assert src(0)[0].dtype == torch.float32
+
+
+def test_channels_last_training_saves_weights_that_load_anywhere(tmp_path):
+    data = toy_two_class_data(16, 16, 1, seed=0)
+    m = ga.create("wgan-gp", image_size=16, channels=1, width=8, latent_dim=8)
+    t = Trainer(m, steps=2, batch_size=8, progress=False, seed=0, channels_last=True)
+    t.fit(data)
+    assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last)
+               and not p.is_contiguous() for p in m.generator.parameters())
+    m.save_pretrained(tmp_path / "m")
+    back = ga.from_pretrained(tmp_path / "m")
+    g = torch.Generator().manual_seed(0)
+    a = m.sample(4, generator=g)
+    b = back.sample(4, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+# ---- sampling ---------------------------------------------------------------------------------
+def test_sample_returns_an_ordinary_tensor_made_without_autograd():
+    m = ga.create("wgan-gp", image_size=16, channels=1, width=8, latent_dim=8)
+    x = m.sample(3, generator=torch.Generator().manual_seed(0))
+    assert not x.is_inference() and not x.requires_grad and x.is_contiguous()
+    x.add_(0)  # in-place use by the caller must work
+    m.sample_precision = "bf16"
+    y = m.sample(3, generator=torch.Generator().manual_seed(0))
+    assert y.dtype == torch.float32 and (y - x).abs().max() < 0.05  # bf16 maths, same images
+
+
+# ---- the time estimate ------------------------------------------------------------------------
+def test_time_estimate_is_printed_once_for_long_runs_only(monkeypatch):
+    clock = iter(float(i) for i in range(100))
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    timer = timing.StepTimer(0, 10_000, CPU, "fp32 on cpu")
+    lines = [timer.after_step(s) for s in range(1, 20)]
+    said = [s for s in lines if s]
+    assert len(said) == 1
+    # the clock ticks once per reading: 1 s over the 5 timed steps
+    assert "10,000 steps" in said[0] and "0.20 s/step" in said[0] and "33 min" in said[0]
+    short = timing.StepTimer(0, 20, CPU)
+    assert not any(short.after_step(s) for s in range(1, 20))
+
+
+@pytest.mark.parametrize("seconds,text", [(12, "12 s"), (600, "10 min"), (3 * 3600, "3.0 h")])
+def test_durations_read_naturally(seconds, text):
+    assert timing.format_duration(seconds) == text
