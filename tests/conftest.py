@@ -15,6 +15,13 @@ def pytest_configure(config):
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+@pytest.fixture(autouse=True)
+def _own_backend_index(tmp_path_factory, monkeypatch):
+    """Each test lists backends from its own index folder: tests that register plugins at run
+    time never see a listing cached by another test (or by the user's own ~/.cache)."""
+    monkeypatch.setenv("GAN_AUGMENT_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
 def make_two_class_images(n_per_class: int = 24, size: int = 16, seed: int = 0):
     """Dark discs (class 0) and bright squares (class 1), uint8 (N, H, W, 3)."""
     rng = np.random.default_rng(seed)

@@ -30,18 +30,31 @@ def _parse_opts(pairs: list[str]) -> dict[str, Any]:
 
 
 def cmd_backends(args) -> int:
+    import os
+
+    from gan_augment.core import backend_index
+
+    cached = None if os.environ.get("GAN_AUGMENT_DISABLE_PLUGIN_AUTOLOAD") else backend_index.read_rows()
+    if cached is not None:  # the installed plugins have not changed since they were last loaded
+        _print_table([("name", "version", "distribution", "conditional"), *map(tuple, cached)])
+        return 0
     from gan_augment.core.registry import get_host
 
     host = get_host()
-    rows = [("name", "version", "distribution", "conditional")]
-    for info in host.backends().values():
-        rows.append((info.name, info.version, info.distribution, "yes" if info.conditional else "no"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    rows = [(info.name, info.version, info.distribution, "yes" if info.conditional else "no")
+            for info in host.backends().values()]
+    if not host.load_errors:  # a broken plugin is named on every run, never cached away
+        backend_index.write_rows([list(r) for r in rows])
+    _print_table([("name", "version", "distribution", "conditional"), *rows])
     for name, err in sorted(host.load_errors.items()):
         print(f"(plugin {name!r} failed to load: {err})", file=sys.stderr)
     return 0
+
+
+def _print_table(rows) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 def cmd_train(args) -> int:
