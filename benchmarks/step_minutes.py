@@ -24,20 +24,23 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pbc_bloodcell_
 BACKENDS = ("dcgan", "wgan-gp", "cwgan-gp", "bagan", "bagan-gp")
 
 
-def fit_seconds(backend: str, data: ga.ImageDataset, size: int, steps: int, ae_steps: int = 1) -> float:
+def fit_seconds(backend: str, data: ga.ImageDataset, size: int, steps: int, ae_steps: int = 1,
+                compile: bool = False) -> float:
     """Wall seconds of one ``fit`` for ``steps`` steps at the backend's defaults."""
     extra = {"ae_steps": ae_steps} if backend.startswith("bagan") else {}
     names = data.class_names if ga.backend_info(backend).conditional else None
     m = ga.create(backend, image_size=size, class_names=names, **extra)
     t = time.perf_counter()
-    m.fit(data, steps=steps, progress=False, sample_every=0, checkpoint_every=0, seed=0)
+    m.fit(data, steps=steps, progress=False, sample_every=0, checkpoint_every=0, seed=0, compile=compile)
     return time.perf_counter() - t
 
 
-def seconds_per_step(backend: str, data: ga.ImageDataset, size: int, steps: int) -> float:
-    """Seconds per adversarial step: a run of 1 + ``steps`` steps minus a run of 1, after a warm-up."""
-    fit_seconds(backend, data, size, 1)  # warm-up: kernel choice, allocations
-    return (fit_seconds(backend, data, size, 1 + steps) - fit_seconds(backend, data, size, 1)) / steps
+def seconds_per_step(backend: str, data: ga.ImageDataset, size: int, steps: int, compile: bool = False) -> float:
+    """Seconds per adversarial step: a run of 1 + ``steps`` steps minus a run of 1, after a warm-up
+    (so one-off costs, torch.compile's included, cancel out)."""
+    fit_seconds(backend, data, size, 1, compile=compile)  # warm-up: kernel choice, allocations
+    return (fit_seconds(backend, data, size, 1 + steps, compile=compile)
+            - fit_seconds(backend, data, size, 1, compile=compile)) / steps
 
 
 def seconds_per_ae_step(backend: str, data: ga.ImageDataset, size: int, ae_steps: int) -> float:
@@ -51,6 +54,8 @@ def main() -> None:
     p.add_argument("--sizes", nargs="+", type=int, default=[32, 64])
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--ae-steps", type=int, default=50, help="autoencoder steps timed for BAGAN's stage")
+    p.add_argument("--compile", action="store_true",
+                   help="a second row per backend with compile=True, timed in the same run")
     args = p.parse_args()
     warnings.simplefilter("ignore")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -65,6 +70,12 @@ def main() -> None:
             data = ga.load_dataset(DATA, split="train", image_size=size)
             cells.append(f"{seconds_per_step(backend, data, size, args.steps) * 1000 / 60:.0f}")
         print(f"| {backend} | {' | '.join(cells)} |", flush=True)
+        if args.compile:
+            cells = []
+            for size in args.sizes:
+                data = ga.load_dataset(DATA, split="train", image_size=size)
+                cells.append(f"{seconds_per_step(backend, data, size, args.steps, True) * 1000 / 60:.0f}")
+            print(f"| {backend}, compile=True | {' | '.join(cells)} |", flush=True)
         if backend.startswith("bagan"):
             ae = []
             for size in args.sizes:

@@ -248,6 +248,8 @@ class Trainer(CheckpointMixin, MonitorMixin):
                         self.save_checkpoint()  # every rank joins: RNG states are gathered
         finally:
             bar.close()
+            if self.channels_last:  # hand back the default layout: saved and loaded, it samples bit for bit alike
+                precision.to_contiguous(m.generator, m.discriminator, *([m.ema] if m.ema is not None else []))
         # the run folder's model was written with the checkpoint at the loop's last step
         m.training_summary = self.summary()
         return m

@@ -87,6 +87,12 @@ def to_channels_last(*modules: torch.nn.Module) -> None:
         mod.to(memory_format=torch.channels_last)
 
 
+def to_contiguous(*modules: torch.nn.Module) -> None:
+    """Back to the default (contiguous) layout, in place."""
+    for mod in modules:
+        mod.to(memory_format=torch.contiguous_format)
+
+
 def match_param_layout(optimizer: torch.optim.Optimizer) -> None:
     """Give loaded optimiser state (contiguous on disk) its parameter's memory layout, so the
     foreach update keeps its fast path after a resume; values are unchanged."""
