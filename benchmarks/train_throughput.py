@@ -13,6 +13,7 @@ is at least as fast). Run:
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 import warnings
@@ -147,11 +148,13 @@ def bench_backend(name, data, args, device):
     n_critic = type(model).train_defaults.get("n_critic", 1)
     per_round = args.steps * args.batch * n_critic  # real images through D per round
     trainer_times, plain_times, bf16_times, examples_times = [], [], [], []
+    variant_times = {v: [] for v in args.variant}
 
-    def run_trainer():
+    def run_trainer(**overrides):
         m = ga.create(name, **model.get_config())
         Trainer(m, steps=args.steps, batch_size=args.batch, progress=False, log_every=args.steps,
-                sample_every=0, checkpoint_every=0, device=str(device), diffaugment="none").fit(data)
+                sample_every=0, checkpoint_every=0, device=str(device), diffaugment="none",
+                **overrides).fit(data)
 
     def run_plain(amp=None):
         m = ga.create(name, **model.get_config())
@@ -167,21 +170,29 @@ def bench_backend(name, data, args, device):
         plain_dcgan_loop(m.generator.to(device), m.discriminator.to(device), images, args.steps,
                          args.batch, m.config["latent_dim"], device)
 
-    runs = [(run_trainer, trainer_times), (run_plain, plain_times), (run_bf16, bf16_times)]
+    runs = [(run_trainer, trainer_times), (run_plain, plain_times)]
+    if not args.no_bf16:
+        runs.append((run_bf16, bf16_times))
     if name == "dcgan":
         runs.append((run_examples, examples_times))
+    for v in args.variant:  # e.g. "channels_last=false": the trainer with one setting changed
+        key, value = v.split("=", 1)
+        setting = {key: json.loads(value)}
+        runs.append((lambda s=setting: run_trainer(**s), variant_times[v]))
     for fn, _ in runs:  # warm-up
         fn()
     for _ in range(args.rounds):
         for fn, times in runs:
             times.append(measure(fn))
-    t, p, b = statistics.median(trainer_times), statistics.median(plain_times), statistics.median(bf16_times)
+    t, p = statistics.median(trainer_times), statistics.median(plain_times)
+    b = statistics.median(bf16_times) if bf16_times else float("nan")
     e = statistics.median(examples_times) if examples_times else None
     flops = step_flops(name, model.get_config(), data, args.batch)
     return {"backend": name, "n_critic": n_critic, "trainer_img_s": per_round / t,
             "trainer_flop_s": flops * args.steps / t,
             "plain_img_s": per_round / p, "ratio": p / t, "bf16_img_s": per_round / b, "ratio_bf16": b / t,
-            "examples_img_s": per_round / e if e else None}
+            "examples_img_s": per_round / e if e else None,
+            "variants": {v: per_round / statistics.median(ts) for v, ts in variant_times.items()}}
 
 
 class _PrepareShim:
@@ -205,6 +216,9 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="auto")
+    p.add_argument("--no-bf16", action="store_true", help="skip the plain bf16 loop (slow where emulated)")
+    p.add_argument("--variant", action="append", default=[], metavar="KEY=JSON",
+                   help="also time the trainer with one setting changed, e.g. channels_last=false")
     p.add_argument("--bagan-ae-steps", type=int, default=20,
                    help="BAGAN's autoencoder stage runs in both loops; keep it short so steps dominate")
     args = p.parse_args()
@@ -230,6 +244,9 @@ def main():
               f"{r['bf16_img_s']:.1f} | {r['ratio']:.3f} | {r['ratio_bf16']:.3f} | {ex} | "
               f"{r['trainer_flop_s'] / 1e9:.2f} | {r['trainer_flop_s'] / peak:.1%} | "
               f"{r['trainer_flop_s'] / peak_bf16:.1%} |", flush=True)
+        for v, ips in r["variants"].items():
+            print(f"|   {r['backend']}: trainer with {v} | | {ips:.1f} img/s, {ips / r['trainer_img_s']:.3f}x "
+                  "the trainer at its defaults | | | | | | | | |", flush=True)
 
 
 if __name__ == "__main__":

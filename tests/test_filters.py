@@ -209,7 +209,7 @@ def base_data():
 def test_bank_is_filtered_made_up_and_deterministic():
     def mix(seed):
         return SyntheticMix(base_data(), StreamAugmenter(), strategy={"a": 30, "b": 20}, ratio=None, seed=seed,
-                            bank_batch=4, filter=ClassifierAgreement(ThresholdClassifier()))
+                            bank_batch=4, filter=ClassifierAgreement(ThresholdClassifier()), refresh="epoch")
 
     m = mix(0)
     assert m.plan.synthetic == {"a": 10, "b": 14, "c": 0} and len(m) == 46 + 24

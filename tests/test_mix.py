@@ -214,14 +214,14 @@ def synthetic_batch(mix, num_workers=0, epoch=0):
 
 def test_same_seed_same_items_across_workers_and_runs_new_items_per_epoch():
     ds = imbalanced_dataset([12, 5, 3])
-    mix = SyntheticMix(ds, fake(3), ratio=None, seed=7, bank_batch=4)
+    mix = SyntheticMix(ds, fake(3), ratio=None, seed=7, bank_batch=4, refresh="epoch")
     a0 = synthetic_batch(mix, 0)
     a2 = synthetic_batch(mix, 2)
     assert a0.shape[0] == mix.plan.n_synthetic == 16
     assert torch.equal(a0, a2)
-    again = SyntheticMix(imbalanced_dataset([12, 5, 3]), fake(3), ratio=None, seed=7, bank_batch=4)
+    again = SyntheticMix(imbalanced_dataset([12, 5, 3]), fake(3), ratio=None, seed=7, bank_batch=4, refresh="epoch")
     assert torch.equal(synthetic_batch(again, 0), a0)
-    other_seed = SyntheticMix(ds, fake(3), ratio=None, seed=8, bank_batch=4)
+    other_seed = SyntheticMix(ds, fake(3), ratio=None, seed=8, bank_batch=4, refresh="epoch")
     assert not torch.equal(synthetic_batch(other_seed, 0), a0)
     e1 = synthetic_batch(mix, 0, epoch=1)
     assert not torch.equal(e1, a0)
@@ -232,11 +232,13 @@ def test_same_seed_same_items_across_workers_and_runs_new_items_per_epoch():
     every2 = SyntheticMix(ds, fake(3), ratio=None, seed=7, bank_batch=4, refresh=2)
     b0, b1, b2 = (synthetic_batch(every2, 0, e) for e in range(3))
     assert torch.equal(b0, a0) and torch.equal(b1, a0) and not torch.equal(b2, a0)
+    default = SyntheticMix(ds, fake(3), ratio=None, seed=7, bank_batch=4)  # the default is every 2 epochs
+    assert default.refresh == 2 and torch.equal(synthetic_batch(default, 0, 1), a0)
 
 
 def test_set_epoch_reaches_persistent_workers():
     ds = imbalanced_dataset([12, 5, 3])
-    mix = SyntheticMix(ds, fake(3), ratio=None, seed=1, bank_batch=4)
+    mix = SyntheticMix(ds, fake(3), ratio=None, seed=1, bank_batch=4, refresh="epoch")
     idx = list(range(len(ds), len(mix)))
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(mix, idx), batch_size=4, num_workers=2,
                                          persistent_workers=True)
@@ -244,7 +246,7 @@ def test_set_epoch_reaches_persistent_workers():
     for epoch in range(2):
         mix.set_epoch(epoch)
         seen.append(torch.cat([x for x, _ in loader]))
-    ref = SyntheticMix(ds, fake(3), ratio=None, seed=1, bank_batch=4)
+    ref = SyntheticMix(ds, fake(3), ratio=None, seed=1, bank_batch=4, refresh="epoch")
     assert torch.equal(seen[0], synthetic_batch(ref, 0, 0))
     assert torch.equal(seen[1], synthetic_batch(ref, 0, 1))
 
@@ -252,7 +254,7 @@ def test_set_epoch_reaches_persistent_workers():
 def test_bank_uses_batched_forward_passes_and_right_classes():
     ds = imbalanced_dataset([40, 10, 3])
     aug = fake(3)
-    mix = SyntheticMix(ds, aug, ratio=None, bank_batch=16)
+    mix = SyntheticMix(ds, aug, ratio=None, bank_batch=16, refresh="epoch")
     for i in range(len(mix)):
         img, label = mix[i]
         if mix.is_synthetic(i):

@@ -183,7 +183,7 @@ def test_mixer_is_deterministic_when_workers_restart_each_epoch():
 
     def epochs(num_workers):
         mix = ga.SyntheticMix(imbalanced_dataset([10, 4]), FakeConditional(image_size=16, class_names=["class0", "class1"]),
-                              strategy="minority", ratio=None, seed=3, bank_batch=4)
+                              strategy="minority", ratio=None, seed=3, bank_batch=4, refresh="epoch")
         out = []
         for epoch in range(2):
             mix.set_epoch(epoch)

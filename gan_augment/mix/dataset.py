@@ -51,8 +51,10 @@ class SyntheticMix(torch.utils.data.Dataset):
             target total (by label or class name), or a callable(labels) -> such a dict.
         ratio: cap on the synthetic share of each class, s / (real + s) <= ratio (None: no cap).
         seed: the bank is a function of (seed, epoch, class, chunk) only.
-        refresh: "epoch" draws new images when :meth:`set_epoch` changes the epoch; an int k every
-            k epochs (generation costs 1/k as much); "fixed" never.
+        refresh: an int k (default 2) draws new images every k epochs, as :meth:`set_epoch`
+            moves on (generation costs 1/k as much); "epoch" every epoch; "fixed" never. The
+            default is 2 because a new bank every epoch cost 6.0% of a timm ResNet-18 loop on a
+            2-core CPU and every 2 epochs 3.1% (benchmarks/mixer_overhead.py, docs/performance.md).
         bank_batch: images per forward pass (and per bank chunk).
         return_synthetic_flag: append ``is_synthetic`` to tuples, or add it as a dict key.
         label_fn: ``label_fn(base) -> labels`` when ``base`` has no ``.targets``/``.labels``.
@@ -66,7 +68,7 @@ class SyntheticMix(torch.utils.data.Dataset):
     """
 
     def __init__(self, base, augmenter: GenerativeAugmenter, strategy: Any = "not majority",
-                 ratio: float | None = 0.5, seed: int = 0, refresh: str | int = "epoch",
+                 ratio: float | None = 0.5, seed: int = 0, refresh: str | int = 2,
                  bank_batch: int = 256, return_synthetic_flag: bool = False,
                  label_fn: Callable | None = None, class_map: Mapping | None = None,
                  transform: Callable | None = None, target_transform: Callable | None = None,
