@@ -67,6 +67,14 @@ OPTED_OUT = {
         "a benchmark",
     ("docs/performance.md", "OMP_NUM_THREADS=1 python benchmarks/mixer_overhead.py --steps 30 --batch-size 32 --gen-images 256"):
         "a benchmark",
+    ("docs/performance.md", "OMP_NUM_THREADS=2 python benchmarks/train_throughput.py --backends wgan-gp cwgan-gp --image-size 64 \\"):
+        "a benchmark",
+    ("docs/performance.md", "OMP_NUM_THREADS=2 python benchmarks/step_minutes.py --backends dcgan wgan-gp --sizes 64 --steps 3 --compile"):
+        "a benchmark",
+    ("docs/performance.md", "OMP_NUM_THREADS=2 python benchmarks/step_minutes.py --steps 3"):
+        "a benchmark",
+    ("docs/efficacy.md", "python benchmarks/hard_generators.py --backend cwgan-gp --out runs/hard-cwgan-gp"):
+        "hours of CPU",
     ("docs/efficacy/report.md", "python benchmarks/efficacy.py --setting natural --generator runs/pbc-cwgan-gp --train-generator 8000 --generator-width 16"):
         "hours of CPU",
     ("docs/efficacy/README_head.md", "python benchmarks/efficacy.py --setting natural --generator runs/pbc-cwgan-gp --train-generator 8000 --generator-width 16"):
