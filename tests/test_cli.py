@@ -34,6 +34,16 @@ def test_train_resume_and_sample(tiny_npz, tmp_path, capsys):
     assert main(["sample", "--model", str(out), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
 
 
+def test_resume_without_stop_at_runs_to_the_end(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["--data", str(tiny_npz), "--split", "train", "--classes", "disc", "--out", str(out), "--quiet"]
+    assert main(["train", "--backend", "dcgan", "--image-size", "16", "--steps", "4", "--stop-at", "2",
+                 "--batch-size", "8", "--opt", "width=8", "--opt", "latent_dim=8", *common]) == 0
+    assert "trained dcgan for 2 steps" in capsys.readouterr().out
+    assert main(["train", "--resume", *common]) == 0
+    assert "trained dcgan for 4 steps" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv,needle", [
     (["train", "--backend", "dcgan", "--data", "missing.npz", "--image-size", "16", "--steps", "1", "--out", "x"], "data not found"),
     (["train", "--backend", "dcgn", "--data", "{npz}", "--image-size", "16", "--steps", "1", "--out", "x"], "Did you mean 'dcgan'"),

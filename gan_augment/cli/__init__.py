@@ -87,7 +87,9 @@ def _train(args) -> int:
             raise ConfigError(f"{out} is a {state['backend']!r} run; drop --backend or pass --backend {state['backend']}.")
         backend = state["backend"]
         model_config = {**state["model_config"], **model_opts}
-        saved = {k: v for k, v in state["train_config"].items() if k not in ("resume", "out_dir", "progress")}
+        # a staged run's --stop-at belongs to that invocation: resuming without one runs to the end
+        saved = {k: v for k, v in state["train_config"].items()
+                 if k not in ("resume", "out_dir", "progress", "stop_at")}
         train_opts = {**saved, **train_opts}
     else:
         if not backend:
