@@ -15,6 +15,18 @@ def pytest_configure(config):
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def imbalanced_pbc_rows(z) -> np.ndarray:
+    """Rows of an opened PBC .npz for a small, class-stratified, imbalanced slice: per class
+    6 + c % 3 training and 2 + c % 3 test images (seed 0), sorted."""
+    rng = np.random.default_rng(0)
+    keep = []
+    for split, per_class in (("train", 6), ("test", 2)):
+        for c in range(len(z["class_names"])):
+            rows = np.nonzero((z["split"] == split) & (z["labels"] == c))[0]
+            keep += rng.choice(rows, per_class + c % 3, replace=False).tolist()
+    return np.sort(keep)
+
+
 @pytest.fixture(autouse=True)
 def _own_backend_index(tmp_path_factory, monkeypatch):
     """Each test lists backends from its own index folder: tests that register plugins at run

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import imbalanced_pbc_rows
 
 import gan_augment as ga
 
@@ -29,13 +30,7 @@ def small_pbc(tmp_path_factory):
         pytest.skip(f"PBC data not found at {PBC}")
     out = tmp_path_factory.mktemp("data") / "pbc_small.npz"
     with np.load(PBC, allow_pickle=False) as z:
-        rng = np.random.default_rng(0)
-        keep = []
-        for split, per_class in (("train", 6), ("test", 2)):
-            for c in range(len(z["class_names"])):
-                rows = np.nonzero((z["split"] == split) & (z["labels"] == c))[0]
-                keep += rng.choice(rows, per_class + c % 3, replace=False).tolist()  # imbalanced
-        keep = np.sort(keep)
+        keep = imbalanced_pbc_rows(z)
         np.savez(out, images=z["images"][keep], labels=z["labels"][keep], class_names=z["class_names"],
                  split=z["split"][keep])
     return out

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import imbalanced_pbc_rows
 from PIL import Image
 
 import gan_augment as ga
@@ -32,13 +33,7 @@ def grey_npz(path: Path, size: int, keep_axis: bool) -> Path:
     """A class-stratified, imbalanced slice of PBC (train and test rows), turned grey and resized
     by gan_augment's one layout rule, stored as (N, H, W) or (N, H, W, 1) uint8."""
     with np.load(PBC, allow_pickle=False) as z:
-        rng = np.random.default_rng(0)
-        keep = []
-        for split, per_class in (("train", 6), ("test", 2)):
-            for c in range(len(z["class_names"])):
-                rows = np.nonzero((z["split"] == split) & (z["labels"] == c))[0]
-                keep += rng.choice(rows, per_class + c % 3, replace=False).tolist()
-        keep = np.sort(keep)
+        keep = imbalanced_pbc_rows(z)
         rgb = torch.from_numpy(z["images"][keep]).permute(0, 3, 1, 2)
         grey = match_layout(rgb, 1, size).permute(0, 2, 3, 1).numpy()
         images = grey if keep_axis else grey[..., 0]
