@@ -29,7 +29,7 @@ def train(precision: str, args) -> tuple[ga.GenerativeAugmenter, list[dict], flo
     model = ga.create("wgan-gp", image_size=64, width=args.width)
     resume = (run / ga.CHECKPOINT_NAME).exists()
     t = time.perf_counter()
-    model.fit(ga.load_dataset(DATA, split="train"), steps=args.steps, batch_size=args.batch, seed=0,
+    model.fit(ga.load_dataset(DATA, split="train"), steps=args.steps, batch_size=args.batch, seed=args.seed,
               precision=precision, out_dir=str(run), resume=resume, checkpoint_every=50, sample_every=args.steps,
               log_every=10, progress=False)
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -61,6 +61,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--fakes", type=int, default=1000)
     p.add_argument("--out", type=Path, default=Path("runs/precision-quality"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
+                   help="e.g. --precisions fp32 --seed 1: the seed-to-seed spread to judge a difference by")
     args = p.parse_args()
     extractor = load_extractor("pbc-domain-cnn")
     test = ga.load_dataset(DATA, split="test")
@@ -70,14 +73,14 @@ def main() -> None:
     floor_feat, _ = extractor.extract(torch.as_tensor(train_ds.tensor())[floor_rows].float() / 255)
     floor = fid_from_features(test_feat, floor_feat)
     rows, histories = [], {}
-    for precision in ("fp32", "bf16"):
+    for precision in args.precisions:
         model, hist, seconds = train(precision, args)
         histories[precision] = hist
         fake_feat, _ = extractor.extract(model.sample(args.fakes, generator=torch.Generator().manual_seed(1)))
         last = hist[-1]
         rows.append((precision, fid_from_features(test_feat, fake_feat), last["d_loss"], last["g_loss"], seconds))
     plot(histories, args.out / "loss_curves.png")
-    print(f"wgan-gp 64 px, width {args.width}, batch {args.batch}, {args.steps} steps, seed 0; "
+    print(f"wgan-gp 64 px, width {args.width}, batch {args.batch}, {args.steps} steps, seed {args.seed}; "
           f"FID of {args.fakes} samples against {len(test)} test neutrophils (pbc-domain-cnn features)")
     print("| precision | domain FID (real floor) | last D loss | last G loss | wall seconds (this invocation) |")
     print("| --- | --- | --- | --- | --- |")

@@ -73,6 +73,8 @@ OPTED_OUT = {
         "a benchmark",
     ("docs/performance.md", "OMP_NUM_THREADS=2 python benchmarks/step_minutes.py --steps 3"):
         "a benchmark",
+    ("docs/performance.md", "python benchmarks/precision_quality.py --steps 150 --out runs/precision-quality"):
+        "trains two GANs, one in emulated bf16",
     ("docs/efficacy.md", "python benchmarks/hard_generators.py --backend cwgan-gp --out runs/hard-cwgan-gp"):
         "hours of CPU",
     ("docs/efficacy/report.md", "python benchmarks/efficacy.py --setting natural --generator runs/pbc-cwgan-gp --train-generator 8000 --generator-width 16"):
