@@ -97,3 +97,33 @@ def test_bad_config_is_a_clear_error(bad, match):
 def test_needs_class_names_before_building_networks():
     with pytest.raises(ga.ConfigError, match="class_names"):
         _bagan().generator  # noqa: B018
+
+
+def test_bagan_gp_critic_loss_ignores_a_per_class_offset_of_the_critic():
+    """The penalty bounds D's gradient in x, not a class-dependent constant b[y]; with imbalanced
+    real labels and balanced fake ones, E[b(y_fake)] - E[b(y_real)] is unbounded. Fakes of the real
+    batch's own classes cancel it: the critic loss and its gradient do not see b."""
+    torch.manual_seed(0)
+    m = _bagan(backend="bagan-gp", class_names=["big", "rare"])
+    G = m.generator
+
+    class OffsetCritic(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.tensor([0.0, 5.0]))
+            self.w = torch.nn.Parameter(torch.full((1, 1, 16, 16), 0.01))
+
+        def forward(self, x, y):
+            return (x * self.w).flatten(1).sum(1) + self.bias[y]
+
+    D = OffsetCritic()
+    labels = torch.tensor([0] * 15 + [1])  # imbalanced, like a rare class
+    ctx = StepContext(torch.Generator().manual_seed(0), 0, 10, torch.device("cpu"))
+    loss, logs = m.discriminator_loss(G, D, torch.zeros(16, 1, 16, 16), labels, ctx)
+    loss.backward()
+    assert D.bias.grad is not None and torch.allclose(D.bias.grad, torch.zeros(2), atol=1e-6)
+    with torch.no_grad():
+        D.bias.add_(torch.tensor([100.0, -100.0]))
+    again, _ = m.discriminator_loss(G, D, torch.zeros(16, 1, 16, 16), labels,
+                                    StepContext(torch.Generator().manual_seed(0), 0, 10, torch.device("cpu")))
+    assert again.item() == pytest.approx(loss.item(), abs=1e-4)
