@@ -2,7 +2,8 @@
 stops improving, then keep the best checkpoint's generator.
 
 The images are the efficacy harness's own: the PBC training split with basophils cut to the same
-19 (seed 0, 10% of 194), then its stratified 15% validation carve (split seed 0). The generator
+19 as benchmarks/efficacy.py's hard setting (its ``hard_rows``), then the harness's default
+stratified validation carve (15%, split seed 0). The generator
 trains on the fit rows only, so the validation images it is judged on are images it never saw;
 no removed basophil and no test image is ever read. Every ``--chunk`` steps the EMA generator is
 scored: per class, ``--fakes`` synthetic images against that class's validation images in the
@@ -24,23 +25,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from efficacy import (  # benchmarks/efficacy.py: the one definition of the hard setting
+    DATA,
+    MINORITY,
+    hard_rows,
+)
 
 import gan_augment as ga
-from gan_augment.eval.efficacy.data import cut_rows, stratified_split
+from gan_augment.eval.efficacy.data import stratified_split
+from gan_augment.eval.efficacy.runner import SPLIT_SEED, VAL_FRACTION
 from gan_augment.eval.extractors import load_extractor
 from gan_augment.eval.metrics import fid_from_features
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "pbc_bloodcell_64.npz"
-MINORITY = "basophil"
 
 
 def hard_fit_and_val(path: Path) -> tuple[ga.ImageDataset, ga.ImageDataset]:
     """(fit, validation) of the hard setting, carved exactly as the efficacy harness carves them."""
     train = ga.load_dataset(path, split="train")
-    n_b = int((np.asarray(train.labels) == train.class_names.index(MINORITY)).sum())
-    hard = train.subset(cut_rows(train.labels, train.class_names, {MINORITY: max(1, round(0.10 * n_b))}, seed=0))
-    fit_rows, val_rows = stratified_split(np.asarray(hard.labels), 0.15, 0)
+    hard = train.subset(hard_rows(train))
+    fit_rows, val_rows = stratified_split(np.asarray(hard.labels), VAL_FRACTION, SPLIT_SEED)
     return hard.subset(fit_rows), hard.subset(val_rows)
 
 
@@ -69,15 +71,12 @@ def main() -> None:
     p.add_argument("--patience", type=int, default=4, help="checks without a new best before stopping")
     p.add_argument("--max-steps", type=int, default=20000)
     p.add_argument("--fakes", type=int, default=200, help="synthetic images per class per check")
-    p.add_argument("--opt", action="append", default=[], help="backend option key=value (e.g. ae_steps=1000)")
     args = p.parse_args()
 
     fit, val = hard_fit_and_val(args.data)
     print(f"fit {fit.class_counts()}\nval {val.class_counts()}")
     extractor = load_extractor("pbc-domain-cnn")
-    opts = {k: json.loads(v) if v[:1].isdigit() or v in ("true", "false") else v
-            for k, v in (o.split("=", 1) for o in args.opt)}
-    model = ga.create(args.backend, image_size=64, width=args.width, class_names=fit.class_names, **opts)
+    model = ga.create(args.backend, image_size=64, width=args.width, class_names=fit.class_names)
     log_path = args.out / "val_fid.jsonl"
     checks = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
     best = min(checks, key=lambda r: r["mean"]) if checks else None

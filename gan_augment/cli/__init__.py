@@ -29,14 +29,15 @@ def _parse_opts(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def cmd_backends(args) -> int:
-    import os
+BACKENDS_HEADER = ("name", "version", "distribution", "conditional")
 
+
+def cmd_backends(args) -> int:
     from gan_augment.core import backend_index
 
-    cached = None if os.environ.get("GAN_AUGMENT_DISABLE_PLUGIN_AUTOLOAD") else backend_index.read_rows()
+    cached = None if backend_index.env_flag("GAN_AUGMENT_DISABLE_PLUGIN_AUTOLOAD") else backend_index.read_rows()
     if cached is not None:  # the installed plugins have not changed since they were last loaded
-        _print_table([("name", "version", "distribution", "conditional"), *map(tuple, cached)])
+        _print_table([BACKENDS_HEADER, *map(tuple, cached)])
         return 0
     from gan_augment.core.registry import get_host
 
@@ -45,7 +46,7 @@ def cmd_backends(args) -> int:
             for info in host.backends().values()]
     if not host.load_errors:  # a broken plugin is named on every run, never cached away
         backend_index.write_rows([list(r) for r in rows])
-    _print_table([("name", "version", "distribution", "conditional"), *rows])
+    _print_table([BACKENDS_HEADER, *rows])
     for name, err in sorted(host.load_errors.items()):
         print(f"(plugin {name!r} failed to load: {err})", file=sys.stderr)
     return 0

@@ -18,7 +18,12 @@ import os
 import tempfile
 from pathlib import Path
 
-ENTRY_POINT_GROUP = "gan_augment"  # the same group the plugin host loads
+ENTRY_POINT_GROUP = "gan_augment"  # the group the plugin host (core.registry) loads
+
+
+def env_flag(name: str) -> bool:
+    """True when the environment variable ``name`` is 1, true, yes or on (any case)."""
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def index_path() -> Path:

@@ -8,7 +8,6 @@ still load (``GAN_AUGMENT_STRICT_PLUGINS=1`` turns that warning into an error, f
 from __future__ import annotations
 
 import importlib.metadata as md
-import os
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
@@ -16,11 +15,10 @@ from types import ModuleType
 import pluggy
 
 from gan_augment.core import hookspecs
+from gan_augment.core.backend_index import ENTRY_POINT_GROUP, env_flag
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import BackendNotFoundError, PluginError
 from gan_augment.core.naming import did_you_mean
-
-ENTRY_POINT_GROUP = "gan_augment"
 
 
 @dataclass(frozen=True)
@@ -42,10 +40,6 @@ class PluginWarning(UserWarning):
     """A plugin failed to load; the other plugins are unaffected."""
 
 
-def _truthy(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 class BackendHost:
     """Owns the pluggy manager and the name -> backend table built from it."""
 
@@ -56,12 +50,12 @@ class BackendHost:
         self._table: dict[str, BackendInfo] | None = None
         self.load_errors: dict[str, str] = {}
         if autoload is None:
-            autoload = not _truthy("GAN_AUGMENT_DISABLE_PLUGIN_AUTOLOAD")
+            autoload = not env_flag("GAN_AUGMENT_DISABLE_PLUGIN_AUTOLOAD")
         if autoload:
             self.load_entry_points()
 
     def load_entry_points(self) -> None:
-        strict = _truthy("GAN_AUGMENT_STRICT_PLUGINS")
+        strict = env_flag("GAN_AUGMENT_STRICT_PLUGINS")
         for ep in md.entry_points(group=ENTRY_POINT_GROUP):
             if self.pm.get_plugin(ep.name) is not None:
                 continue

@@ -12,6 +12,7 @@ import torch
 from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ConfigError
 from gan_augment.core.naming import did_you_mean
+from gan_augment.training.precision import PRECISIONS
 
 
 @dataclass
@@ -79,8 +80,8 @@ class TrainConfig:
             raise ConfigError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}.")
         if self.channels_last not in ("auto", True, False):
             raise ConfigError(f"channels_last must be 'auto', True or False, got {self.channels_last!r}.")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise ConfigError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}.")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}.")
         if self.batch_size < 1 or self.n_critic < 1:
             raise ConfigError("batch_size and n_critic must be at least 1.")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:

@@ -282,6 +282,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
                 bar.update(1)
                 if run_bar is not None:
                     run_bar.update(1)
+
     def _critic_updates(self, critic: torch.nn.Module, ctx: StepContext) -> tuple[torch.Tensor, dict, torch.Tensor]:
         """The step's n_critic discriminator updates of ``critic`` (D, or D behind DiffAugment);
         returns the last loss, its logs and the last real batch's labels (the generator update

@@ -46,6 +46,8 @@ from .store import FORMAT, RunStore, code_version, library_versions, write_json
 from .train import Recipe, check_recipe, fit_and_evaluate, resolve_device, steps_per_epoch
 
 MIN_SEEDS = 5
+#: the validation carve's defaults: a stratified share of the training split, and its seed
+VAL_FRACTION, SPLIT_SEED = 0.15, 0
 BASE_METRICS = ["accuracy", "balanced_accuracy", "macro_f1"]
 
 
@@ -108,7 +110,7 @@ def efficacy(data: str | Path | None = None, generators: Any = None, *, train: A
              batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.05, precision: str = "fp32",
              seeds: int | Sequence[int] = 5, allow_few_seeds: bool = False,
              ratios: float | Sequence[float] = 0.5, strategies: Any = "not majority", filters: Sequence | None = None,
-             val_fraction: float = 0.15, split_seed: int = 0, selection_seeds: int = 2,
+             val_fraction: float = VAL_FRACTION, split_seed: int = SPLIT_SEED, selection_seeds: int = 2,
              criterion: str = "balanced_accuracy", minority: str | None = None, arms: Sequence[str] = ARMS,
              image_size: int | None = None, device: str | None = None, num_workers: int = 0,
              out: str | Path = "efficacy-results", setting: str | None = None, progress: bool = True,
