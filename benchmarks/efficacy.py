@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import gan_augment as ga
+from gan_augment.eval.efficacy.arms import ARMS
 from gan_augment.eval.efficacy.data import cut_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +69,8 @@ def main(argv=None) -> int:
     p.add_argument("--allow-few-seeds", action="store_true")
     p.add_argument("--ratio", type=float, action="append", help="candidates (default 0.5)")
     p.add_argument("--strategy", action="append", help="candidates (default 'not majority')")
+    p.add_argument("--arm", action="append", choices=ARMS,
+                   help="arms to train (default: all five); repeat")
     p.add_argument("--device", default=None)
     p.add_argument("--out", default=str(ROOT / "runs" / "efficacy"))
     p.add_argument("--train-generator", type=int, default=0, metavar="STEPS",
@@ -82,7 +85,7 @@ def main(argv=None) -> int:
         args.data, [args.generator], train_subset=setting_rows(args.setting), model=args.model,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seeds=args.seeds,
         allow_few_seeds=args.allow_few_seeds, ratios=args.ratio or 0.5,
-        strategies=args.strategy or "not majority", minority=MINORITY, criterion="balanced_accuracy",
+        strategies=args.strategy or "not majority", arms=args.arm or ARMS, minority=MINORITY, criterion="balanced_accuracy",
         device=args.device, out=Path(args.out) / args.setting, setting=args.setting)
     print(Path(res["paths"]["report"]).read_text())
     return 0

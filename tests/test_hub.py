@@ -12,6 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -105,6 +106,21 @@ def test_model_card_front_matter_parses_with_huggingface_hub(tmp_path):
     assert "Acevedo" in text and "10.1016/j.dib.2020.105474" in text  # PBC provenance + citation
     assert "| fid | 41.2 | 5.1 |" in text and "| kid | 0.03 |" in text
     assert json.loads((tmp_path / "m" / "config.json").read_text())["metrics"]["kid"] == 0.03
+
+
+def test_card_states_the_precision_and_diffaugment_of_the_training_run(tmp_path):
+    from gan_augment.core.data import ImageDataset
+
+    m = tiny()
+    images = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    data = ImageDataset(images, np.zeros(8, dtype=np.int64), ["all"])
+    m.fit(data, steps=1, batch_size=4, diffaugment="translation", progress=False, out_dir=str(tmp_path / "run"))
+    text = m.generate_model_card().text
+    assert "- precision: fp32 on cpu" in text and "- DiffAugment: translation" in text
+    plain = tiny()
+    plain.training_summary = {"steps": 3}  # a summary from before these were recorded
+    text = plain.generate_model_card().text
+    assert "- precision: not recorded" in text and "- DiffAugment: not recorded" in text
 
 
 def test_card_says_when_no_metrics_were_measured(saved):

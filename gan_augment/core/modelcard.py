@@ -82,6 +82,8 @@ def render_card(cfg: dict[str, Any], license: str = "cc-by-4.0", datasets: list[
         f"- images: {tr.get('images', 'unknown')} from `{tr.get('data_source', 'unknown')}`",
         f"- class counts: {tr.get('class_counts', 'unknown')}",
         f"- generator steps: {tr.get('steps', 'unknown')}, batch size {tr.get('batch_size', 'unknown')}",
+        f"- precision: {tr.get('precision', 'not recorded')}",
+        f"- DiffAugment: {tr.get('diffaugment') or 'off'}" if "diffaugment" in tr else "- DiffAugment: not recorded",
     ]
     if data_description:
         lines += ["", data_description]
