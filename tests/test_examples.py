@@ -18,9 +18,7 @@ import gan_augment as ga
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ["timm_train.py", "monai_train.py"]
-PBC = Path("/work/shared/data/pbc_bloodcell_64.npz")
-if not PBC.exists():
-    PBC = ROOT.parent / "shared" / "data" / "pbc_bloodcell_64.npz"
+PBC = ROOT.parent / "shared" / "data" / "pbc_bloodcell_64.npz"  # ../shared, beside the repository
 
 
 @pytest.fixture(scope="module")
