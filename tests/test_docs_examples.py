@@ -77,6 +77,8 @@ OPTED_OUT = {
         "trains two GANs, one in emulated bf16",
     ("docs/efficacy.md", "python benchmarks/hard_generators.py --backend cwgan-gp --out runs/hard-cwgan-gp"):
         "hours of CPU",
+    ("docs/efficacy.md", "python benchmarks/efficacy.py --setting hard --generator hub/pbc-hard-cwgan-gp --seeds 5 \\"):
+        "about 95 minutes of CPU",
     ("docs/efficacy/report.md", "python benchmarks/efficacy.py --setting natural --generator runs/pbc-cwgan-gp --train-generator 8000 --generator-width 16"):
         "hours of CPU",
     ("docs/efficacy/README_head.md", "python benchmarks/efficacy.py --setting natural --generator runs/pbc-cwgan-gp --train-generator 8000 --generator-width 16"):
