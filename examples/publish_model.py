@@ -84,9 +84,8 @@ def main():
     tc = summary.get("train_config", {})
     budget = (f"Trained for {summary.get('steps')} generator steps (batch {summary.get('batch_size')}, "
               f"n_critic {tc.get('n_critic')}, lr_g {tc.get('lr_g')}, lr_d {tc.get('lr_d')}, betas "
-              f"{tc.get('betas')}, EMA {tc.get('ema_decay')}, DiffAugment {summary.get('diffaugment') or 'off'}, "
-              f"precision {summary.get('precision', 'not recorded')}) on {summary.get('images')} training "
-              "images, on a 2-core CPU.")
+              f"{tc.get('betas')}, EMA {tc.get('ema_decay')}) on {summary.get('images')} training images, "
+              "on a 2-core CPU.")  # precision and DiffAugment: the card's Training data list (render_card)
     if args.command:
         budget += f"\n\nTrained with:\n\n```bash\n{args.command}\n```"
     extra = "\n".join([
