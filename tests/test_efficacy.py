@@ -24,6 +24,7 @@ from gan_augment.eval.efficacy.arms import (
     duplicate_rows,
     synthetic_mix,
 )
+from gan_augment.eval.efficacy.baselines import balanced_weights, build
 from gan_augment.eval.efficacy.data import Images, cut_rows, stratified_split
 from gan_augment.eval.efficacy.generators import state_sha256
 from gan_augment.eval.efficacy.stats import paired_difference, summarise, t_interval
@@ -172,13 +173,15 @@ def test_duplicate_rows_draws_each_class_from_its_own_rows_with_replacement():
 def test_every_arm_builds_and_unknown_arm_is_an_error():
     ds = make_split([6, 4, 3], 0)
     images = Images(ds.tensor(), ds.labels, CLASSES)
+    assert len(ARMS) == 7 and set(arms_mod.ARMS) < set(ARMS)
     for arm in ARMS:
-        data, info = build_arm(arm, images, 0, fake(), Choice(0, 0.5, "not majority"))
+        data, info = build(arm, images, 0, fake(), Choice(0, 0.5, "not majority"))
         x, y = data[len(data) - 1]
         assert x.shape == (3, 16, 16) and x.dtype == torch.float32 and -1 <= x.min() <= x.max() <= 1
         assert info["items"] == len(data)
-    with pytest.raises(ga.ConfigError, match="unknown arm"):
-        build_arm("real+gan", images, 0)
+    for build_fn in (build_arm, build):
+        with pytest.raises(ga.ConfigError, match="unknown arm"):
+            build_fn("real+gan", images, 0)
 
 
 class RecordingMix:

@@ -6,7 +6,7 @@ import json
 
 #: which way is better, for reading a figure beside its floor (docs/metrics.md has the full table)
 BETTER = {"fid": "lower", "kid": "lower", "precision": "higher", "recall": "higher", "coverage": "higher",
-          "density": "near 1", "domain_is": "higher", "inception_score": "higher",
+          "density": "near 1", "separability": "near 0.5 (above: a classifier can tell synthetic from real)", "domain_is": "higher", "inception_score": "higher",
           "ms_ssim": "near the floor (above it: less diverse than real images)",
           "near_copies_pixel_fraction": "near the floor (above it: copies of training images)",
           "near_copies_feature_fraction": "near the floor (above it: copies of training images)",

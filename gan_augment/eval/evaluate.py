@@ -25,6 +25,7 @@ from gan_augment.eval.metrics import (
     ms_ssim_settings,
     precision_recall,
 )
+from gan_augment.eval.separability import separability as probe_separability
 
 
 # ---- the report ------------------------------------------------------------------------------
@@ -92,11 +93,13 @@ def evaluate(model_or_images: Any, real_train: Any, real_test: Any, extractor: A
              per_class: bool = True, n: int | None = None, seed: int = 0,
              classes: Sequence[str] | None = None, k: int = 3, k_density: int = 5,
              n_pairs: int = 200, kid_subsets: int = 100, memorisation_percentile: float = 1.0,
-             device: str | None = None) -> dict[str, Any]:
+             device: str | None = None, separability: bool = True) -> dict[str, Any]:
     """A JSON-able report of a generator (or a set of synthetic images) against real TEST images.
 
     ``n`` caps the synthetic images drawn; per class they follow the real TRAIN class counts,
-    and the floor uses a real TRAIN subset with exactly those counts.
+    and the floor uses a real TRAIN subset with exactly those counts. ``separability`` adds the
+    shortcut probe (:mod:`gan_augment.eval.separability`): per class, the ROC AUC of a small CNN
+    telling the synthetic images from the real TRAINING images they would be mixed with.
     """
     ext = load_extractor(extractor, device=device)
     is_model = isinstance(model_or_images, GenerativeAugmenter)
@@ -228,7 +231,40 @@ def evaluate(model_or_images: Any, real_train: Any, real_test: Any, extractor: A
                 entry["class_agreement"] = _pair(float((fake_l[f].argmax(1) == j).double().mean()),
                                                  float((test_l[tm].argmax(1) == j).double().mean()))
             report["per_class"][names[c]] = entry
+    if separability:
+        _add_separability(report, xs, ys, train, keep if one_group else list(counts), one_group, seed, device)
     return _jsonable(report)
+
+
+def _add_separability(report: dict[str, Any], xs: torch.Tensor, ys: np.ndarray, train: ImageDataset,
+                      classes: list[int], one_group: bool, seed: int, device: str | None) -> None:
+    """report["separability"]: the probe per class (or once for an unconditional group), and its
+    mean beside 0.5 (indistinguishable) in report["overall"], where cards and the table read it."""
+    names, real = train.class_names, train.tensor()
+    groups = {"all": (classes, None)} if one_group else {names[c]: ([c], c) for c in classes}
+    per: dict[str, Any] = {}
+    for name, (members, c) in groups.items():
+        r = real[torch.as_tensor(np.isin(train.labels, members))]
+        s = xs if c is None else xs[torch.as_tensor(ys == c)]
+        if min(len(r), len(s)) < 4:
+            per[name] = {"auc": None, "skipped": f"{len(r)} real and {len(s)} synthetic images; needs 4 of each"}
+            continue
+        per[name] = probe_separability(r, s, seed=seed, device=device)
+    aucs = {k: v["auc"] for k, v in per.items() if v["auc"] is not None}
+    report["separability"] = {
+        "per_class": per,
+        "mean": float(np.mean(list(aucs.values()))) if aucs else None,
+        "max_class": max(aucs, key=aucs.get) if aucs else None,
+        "method": "ROC AUC of a small CNN trained on half of a class's real TRAINING and synthetic images, "
+                  "scored on the other halves (then swapped); 0.5 = indistinguishable, 1.0 = always told "
+                  "apart (a shortcut a classifier trained on the mix can learn)",
+    }
+    if aucs:
+        report["overall"]["separability"] = _pair({"mean": report["separability"]["mean"], "over": "classes"},
+                                                  {"mean": 0.5, "over": "indistinguishable by definition"})
+    for name, v in per.items():
+        if name in report.get("per_class", {}):
+            report["per_class"][name]["separability"] = v
 
 
 def _jsonable(obj: Any) -> Any:

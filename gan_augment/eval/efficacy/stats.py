@@ -66,8 +66,13 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence
     return t_interval([a[s] - b[s] for s in common], confidence)
 
 
+#: which arms each reference is compared with (None: every other arm); real+classic+dup is the bar
+#: of the classic arms only
+COMPARED = {"real+classic+dup": ("real+classic", "real+classic+synthetic")}
+
+
 def summarise(runs: list[Mapping[str, Any]], arms: list[str], metrics: list[str],
-              references: tuple[str, ...] = ("real", "real+dup")) -> dict[str, Any]:
+              references: tuple[str, ...] = ("real", "real+dup", "real+classic+dup")) -> dict[str, Any]:
     """{"arms": {arm: {metric: interval}}, "paired": {"A - B": {metric: interval}}}."""
     out: dict[str, Any] = {"arms": {}, "paired": {}, "metrics": metrics}
     present = [a for a in arms if any(r["arm"] == a for r in runs)]
@@ -78,6 +83,8 @@ def summarise(runs: list[Mapping[str, Any]], arms: list[str], metrics: list[str]
             continue
         for arm in present:
             if arm == ref or (ref == "real+dup" and arm == "real"):
+                continue
+            if ref in COMPARED and arm not in COMPARED[ref]:
                 continue
             out["paired"][f"{arm} - {ref}"] = {
                 m: paired_difference(by_seed(runs, arm, m), by_seed(runs, ref, m)).to_dict() for m in metrics}
