@@ -68,6 +68,15 @@ def table(rows: dict[str, dict[str, Any]], metrics: list[str], signed: bool, hea
     return lines
 
 
+def filter_text(f: dict[str, Any] | None) -> str:
+    """The filter's class and its min_confidence, if it has one."""
+    if not f:
+        return "None"
+    conf = (f.get("config") or {}).get("min_confidence")
+    name = f["class"].rsplit(".", 1)[-1]
+    return f"{name}({conf})" if conf is not None else name
+
+
 def counts(c: dict[str, int]) -> str:
     return f"{sum(c.values())} ({', '.join(f'{k} {v}' for k, v in c.items())})"
 
@@ -105,7 +114,7 @@ def render(results: dict[str, Any]) -> str:
              f"Step policy: {p['recipe']['step_policy']}. {run_line(results)}", "",
              f"Chosen on the validation split ({results['selection']['how']}): generator "
              f"`{chosen['generator']}`, ratio {chosen['ratio']}, strategy {chosen['strategy']!r}, filter "
-             f"{chosen['filter']['class'] if chosen['filter'] else None}. `real+dup` adds the same items per "
+             f"{filter_text(chosen['filter'])}. `real+dup` adds the same items per "
              f"class as the synthetic arm: {results['added_per_class']}.", "",
              *data_lines(results), "",
              "![efficacy](efficacy.png)", "", "## Per arm: mean [95% t-interval] over seeds", "",
@@ -122,8 +131,9 @@ def render(results: dict[str, Any]) -> str:
                   f"| candidate | {metric_name(results['selection']['criterion'])} |", "|---|---|"]
         for sc in scores:
             c = sc["choice"]
+            score = f"failed: {sc['failed']}" if sc.get("failed") else fmt(sc["score"])
             lines.append(f"| {c['generator']}, ratio {c['ratio']}, {c['strategy']!r}, filter "
-                         f"{c['filter']['class'] if c['filter'] else None} | {fmt(sc['score'])} |")
+                         f"{filter_text(c['filter'])} | {score} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -23,12 +23,12 @@ import numpy as np
 
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.data import ImageDataset
-from gan_augment.core.errors import ConfigError
+from gan_augment.core.errors import ConfigError, DataError
 
 from . import baselines, report, sources
 from .arms import ArrayImages, synthetic_mix
 from .baselines import ARMS, FREE_ARMS, PLANNED_ARMS
-from .candidates import build_filters, choice_key, grid
+from .candidates import build_filters, choice_key, grid, parse_filter_word
 from .data import (
     describe_source,
     open_split,
@@ -159,6 +159,9 @@ def efficacy(data: str | Path | None = None, generators: Any = None, *, train: A
     strategy_list = _as_list(strategies, (str,))
     if filters is not None and not list(filters):
         raise ConfigError("filters must be None or a non-empty list of candidates (None in it means no filter).")
+    for f in filters or []:  # a misspelt filter word fails before any data is read
+        if isinstance(f, str):
+            parse_filter_word(f)
     say = _printer(verbose, progress)
 
     # 1. the training split, its subset and the validation images --------------------------------
@@ -245,18 +248,28 @@ def efficacy(data: str | Path | None = None, generators: Any = None, *, train: A
         todo = [(epochs * steps_per_epoch(len(fit_set), batch_size), len(val_set))
                 for st in specs if store.get(st) is None]
         announce("selection", todo, len(specs) - len(todo))
-        scored = []
-        for c in candidates:
+        scored, failed = [], {}
+        for i, c in enumerate(candidates):
             vals = []
-            for seed in sel_seeds:
-                ds, info = baselines.build("real+synthetic", fit_set, seed, gens[c.generator].augmenter, c)
-                res = run(sel_settings(c, seed), ds, len(fit_set), val_set, seed, f"select seed {seed}")
-                vals.append(metric_value(res, crit))
+            try:
+                for seed in sel_seeds:
+                    ds, info = baselines.build("real+synthetic", fit_set, seed, gens[c.generator].augmenter, c)
+                    res = run(sel_settings(c, seed), ds, len(fit_set), val_set, seed, f"select seed {seed}")
+                    vals.append(metric_value(res, crit))
+            except DataError as exc:  # e.g. a filter that rejects nearly every image of a class
+                failed[i] = str(exc)
+                say(f"candidate {i + 1} dropped: {exc}")
+                vals = []
             scored.append((c, t_interval(vals)))
-        best = max(range(len(scored)), key=lambda i: (-math.inf if math.isnan(scored[i][1].mean) else scored[i][1].mean, -i))
+        viable = [i for i in range(len(scored)) if i not in failed]
+        if not viable:
+            raise DataError(f"every candidate failed on the fit rows; the first: {failed[0]}")
+        best = max(viable, key=lambda i: (-math.inf if math.isnan(scored[i][1].mean) else scored[i][1].mean, -i))
         chosen = scored[best][0]
         selection.update(how=f"best {crit} over {len(sel_seeds)} seed(s) per candidate", seeds=sel_seeds,
-                         scores=[{"choice": c.describe(labels), "score": iv.to_dict()} for c, iv in scored])
+                         scores=[{"choice": c.describe(labels), "score": iv.to_dict(),
+                                  **({"failed": failed[i]} if i in failed else {})}
+                                 for i, (c, iv) in enumerate(scored)])
     else:
         chosen = candidates[0]
         selection.update(how="one candidate: nothing to choose, no validation runs", seeds=[], scores=[])
