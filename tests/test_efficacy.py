@@ -29,6 +29,7 @@ from gan_augment.eval.efficacy.data import Images, cut_rows, stratified_split
 from gan_augment.eval.efficacy.generators import state_sha256
 from gan_augment.eval.efficacy.stats import paired_difference, summarise, t_interval
 from gan_augment.eval.efficacy.train import scores
+from gan_augment.filters import SampleFilter
 
 CLASSES = ["r", "g", "b"]
 MODEL = "test_resnet"  # timm's own tiny ResNet (373k parameters); runs at 16x16
@@ -400,3 +401,206 @@ def test_cli_runs_end_to_end_on_a_saved_model(tiny_npz, tmp_path, capsys):
     assert res["invocation"]["command"].startswith("gan-augment efficacy --data")
     assert res["generators"][0]["weights_file"].endswith("model.safetensors")
     assert res["added_per_class"] == {"disc": 0, "square": 4}
+
+
+# ---- issue 24: external validation/test images, precision, free arms, filters, sweep, timing ----
+def external_run(tmp_path, monkeypatch, log, **kw):
+    """Validation from one dataset, test from another (a CountingTest), no carve."""
+    train = make_split([20, 12, 4], 0)
+    val = make_split([5, 5, 5], 2, cls=CountingTest, log=[])  # its own log: only test reads count
+    test = make_split([7, 7, 7], 1, cls=CountingTest, log=log)
+    monkeypatch.setattr(runner_mod, "fit_and_evaluate", logged_fit(log))
+    return efficacy(train=train, test=test, val=val, generators=[fake()], seeds=2, ratios=[0.5, 0.25],
+                    selection_seeds=1, minority="b", out=tmp_path, **{**FAST, **kw}), train, val
+
+
+def test_external_validation_and_test_images_are_used_and_test_is_read_last(tmp_path, monkeypatch, capsys):
+    log: list[str] = []
+    res, train, val = external_run(tmp_path, monkeypatch, log, verbose=True)
+    first_test = log.index("test read")
+    assert [e for e in log[:first_test]] == ["fit select seed 0", "fit select seed 0"]  # 2 candidates
+    assert res["data"]["counts"]["val"] == {"r": 5, "g": 5, "b": 5}
+    assert res["data"]["counts"]["test"] == {"r": 7, "g": 7, "b": 7}
+    assert res["data"]["counts"]["fit"] == res["data"]["counts"]["train"]  # no carve: fit on all rows
+    assert res["data"]["val_rows"] == [] and len(res["data"]["val_source"]["sha256"]) == 64
+    printed = capsys.readouterr().out
+    assert "validation: 15 images (r 5, g 5, b 5)" in printed and "test: 21 images (r 7, g 7, b 7)" in printed
+    text = (tmp_path / "report.md").read_text()
+    assert "Validation images (every choice is made on these): 15 (r 5, g 5, b 5)" in text
+    assert "Test images (read once, after every choice): 21 (r 7, g 7, b 7)" in text
+
+
+def test_external_files_must_not_hold_training_images(tmp_path, tiny_npz):
+    import shutil
+
+    copy = tmp_path / "same.npz"
+    shutil.copy(tiny_npz, copy)  # its 'test' rows are fine, but its 'train' rows are the training images
+    with pytest.raises(ga.DataError, match="are also training images"):
+        efficacy(tiny_npz, [FakeGenerator(image_size=16, class_names=["disc", "square"])], val=copy,
+                 split_val="train", seeds=1, out=tmp_path / "o", **FAST)
+
+
+def test_precision_auto_is_the_trainers_rule_and_shares_stored_runs(tmp_path, monkeypatch):
+    from conftest import auto_precision
+
+    train, test = make_split([6, 4, 3], 0), make_split([2, 2, 2], 1)
+    calls: list[str] = []
+    monkeypatch.setattr(runner_mod, "fit_and_evaluate", logged_fit(calls))
+    kw = dict(train=train, test=test, generators=[fake()], seeds=1, arms=("real",), out=tmp_path, **FAST)
+    explicit = efficacy(precision=auto_precision(), **kw)
+    assert explicit["protocol"]["precision"]["asked"] == auto_precision()
+    calls.clear()
+    auto = efficacy(**kw)  # the default
+    assert auto["protocol"]["precision"]["asked"] == "auto"
+    assert auto["protocol"]["precision"]["used"] == auto["protocol"]["recipe"]["precision"] == auto_precision()
+    assert calls == []  # same precision in use: the stored run is found
+
+
+def test_balanced_loss_weights_and_the_loss_they_give():
+    labels = np.array([0] * 6 + [1] * 3 + [2] * 1)
+    w = balanced_weights(labels, 4)  # class 3 has no images
+    assert w.tolist() == pytest.approx([10 / 18, 10 / 9, 10 / 3, 0.0])
+    assert (w[labels]).mean() == pytest.approx(1.0)  # mean weight over the images: 1
+    ds = make_split([6, 3, 1], 0)
+    images = Images(ds.tensor(), ds.labels, CLASSES)
+    data, info = build("real+balanced-loss", images, 0)
+    assert info["added"] == {"r": 0, "g": 0, "b": 0} and info["class_weights"]["b"] == pytest.approx(10 / 3)
+    xs, ts = zip(*(data[i] for i in range(len(data))))
+    logits = torch.randn(len(data), 3, generator=torch.Generator().manual_seed(0))
+    soft = torch.nn.functional.cross_entropy(logits, torch.stack(ts))  # what train.fit computes
+    y = torch.as_tensor(labels[:10])
+    per = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    assert soft == pytest.approx(float((torch.as_tensor(w[:3], dtype=torch.float32)[y] * per).mean()), rel=1e-6)
+
+
+def test_classic_dup_duplicates_like_dup_through_classic_augmentation():
+    ds = make_split([20, 12, 4], 0)
+    images = Images(ds.tensor(), ds.labels, CLASSES)
+    choice = Choice(0, 0.5, "not majority")
+    dup, info_d = build("real+dup", images, 3, fake(), choice)
+    cdup, info_c = build("real+classic+dup", images, 3, fake(), choice)
+    assert info_c["added"] == info_d["added"] and np.array_equal(cdup.rows, dup.rows)
+    plain, classic = build("real", images, 3)[0], build("real+classic", images, 3)[0]
+    changed = sum(not torch.equal(cdup[i][0], dup[i][0]) for i in range(len(dup)))
+    assert changed > len(dup) // 4  # flips/rotations/jitter reach the copies too
+    assert sum(not torch.equal(classic[i][0], plain[i][0]) for i in range(len(plain))) > 0
+
+
+def test_classic_synthetic_is_judged_against_classic_dup(tiny_run):
+    res = tiny_run[0]
+    paired = res["summary"]["paired"]
+    assert "real+classic+synthetic - real+classic+dup" in paired and "real+classic - real+classic+dup" in paired
+    assert "real+synthetic - real+classic+dup" not in paired
+    assert res["protocol"]["bars"] == {"real+synthetic": "real+dup", "real+classic+synthetic": "real+classic+dup"}
+    from gan_augment.eval.efficacy.report import verdict
+
+    lines = verdict(res)
+    assert any("`real+classic+synthetic`" in v and "classic augmentation" in v for v in lines)
+
+
+def test_old_results_json_still_renders():
+    from gan_augment.eval.efficacy import report
+
+    old = json.loads((Path(__file__).parent / "data" / "efficacy_results_0.1.0.json").read_text())
+    assert "precision" not in old["protocol"] and "timing" not in old
+    text = report.render(old)
+    assert "real+synthetic - real+dup" in text and "Test images (read once" in text
+
+
+def test_filter_words_become_candidates_trained_on_fit_rows_only(tmp_path, monkeypatch):
+    from gan_augment.eval import agreement
+    from gan_augment.eval.efficacy.candidates import parse_filter_word
+
+    assert parse_filter_word("none") is None and parse_filter_word("agreement") == 0.5
+    assert parse_filter_word("Agreement:0.3") == 0.3
+    for bad, words in (("agreemnt", "unknown filter"), ("agreement:2", "(0, 1]"), ("agreement:x", "(0, 1]")):
+        with pytest.raises(ga.ConfigError, match=re_escape(words)):
+            parse_filter_word(bad)
+    seen: list[int] = []
+    real = agreement.train_agreement_classifier
+
+    def recording(data, **kw):
+        seen.append(len(data[1]))
+        return real(data, **kw)
+
+    monkeypatch.setattr(agreement, "train_agreement_classifier", recording)
+    train, test = make_split([20, 12, 8], 0), make_split([4, 4, 4], 1)
+    res = efficacy(train=train, test=test, generators=[fake()], seeds=1, arms=("real+dup", "real+synthetic"),
+                   filters=["none", "agreement:0.01"], filter_steps=3, selection_seeds=1, out=tmp_path, **FAST)
+    assert seen == [sum(res["data"]["counts"]["fit"].values())]  # the fit rows, not validation or test
+    chosen = [s["choice"]["filter"] for s in res["selection"]["scores"]]
+    assert chosen[0] is None and chosen[1]["class"].endswith("ClassifierAgreement")
+    assert chosen[1]["config"]["min_confidence"] == 0.01 and "classifier" in chosen[1]["weights_sha256"]
+
+
+def re_escape(s: str) -> str:
+    import re
+
+    return re.escape(s)
+
+
+class RejectAll(SampleFilter):
+    def accept(self, images, class_name):
+        return torch.zeros(len(images), dtype=torch.bool)
+
+
+def test_a_candidate_that_cannot_fill_its_bank_is_dropped_not_fatal(tmp_path):
+    train, test = make_split([20, 12, 8], 0), make_split([4, 4, 4], 1)
+    res = efficacy(train=train, test=test, generators=[fake()], seeds=1, arms=("real+synthetic",),
+                   filters=[RejectAll(max_draw_factor=1), None], selection_seeds=1, out=tmp_path, **FAST)
+    scores = res["selection"]["scores"]
+    assert "passed RejectAll" in scores[0]["failed"] and "failed" not in scores[1]
+    assert res["selection"]["chosen"]["filter"] is None
+    assert "failed:" in (tmp_path / "report.md").read_text()
+    with pytest.raises(ga.DataError, match="every candidate failed"):
+        efficacy(train=train, test=test, generators=[fake()], seeds=1, arms=("real+synthetic",),
+                 filters=[RejectAll(max_draw_factor=1), RejectAll(max_draw_factor=1)], out=tmp_path / "b", **FAST)
+
+
+def test_time_estimate_before_the_first_run_and_time_taken(tmp_path, capsys):
+    train, test = make_split([6, 4, 3], 0), make_split([2, 2, 2], 1)
+    kw = dict(train=train, test=test, generators=[fake()], seeds=1, arms=("real", "real+balanced-loss"),
+              out=tmp_path, verbose=True, **FAST)
+    res = efficacy(**kw)
+    lines = capsys.readouterr().out.splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("final arms: about "))
+    assert "2 run(s)" in lines[first] and lines[-1].startswith("took ") and "2 run(s) trained" in lines[-1]
+    assert res["timing"]["trained"] == 2 and res["timing"]["stored"] == 0
+    efficacy(**kw)
+    again = capsys.readouterr().out
+    assert "about" not in again and "0 run(s) trained, 2 reused" in again  # nothing to estimate
+
+
+def test_sweep_runs_each_size_and_charts_gain_over_dup(tmp_path):
+    from PIL import Image
+
+    from gan_augment.eval.efficacy import efficacy_sweep
+
+    train, test = make_split([20, 12, 10], 0), make_split([4, 4, 4], 1)
+    res = efficacy_sweep(train=train, test=test, generators=[fake()], sweep={"b": [3, 6]}, seeds=2,
+                         arms=("real", "real+dup", "real+synthetic"), out=tmp_path, **FAST)
+    assert [p["train_count"] for p in res["points"]] == [3, 6]
+    assert [p["added"] for p in res["points"]] == [3, 6]  # ratio 0.5: as many synthetic as real
+    one = json.loads((tmp_path / "b-3" / "results.json").read_text())
+    by = {(r["arm"], r["seed"]): r["scores"]["balanced_accuracy"] for r in one["runs"]}
+    gain = res["points"][0]["gain_over_dup"]["real+synthetic"]["balanced_accuracy"]
+    assert gain["mean"] == pytest.approx(np.mean([by[("real+synthetic", s)] - by[("real+dup", s)] for s in (0, 1)]))
+    assert set(res["points"][0]["gain_over_dup"]) == {"real", "real+synthetic"}
+    assert "| 3 (" in (tmp_path / "sweep.md").read_text()
+    with Image.open(tmp_path / "sweep.png") as im:
+        assert im.size[0] > 100
+    for bad, words in (({"b": [3]}, "two or more"), ({"b": [3, 4], "g": [2, 3]}, "one class")):
+        with pytest.raises(ga.ConfigError, match=words):
+            efficacy_sweep(train=train, test=test, generators=[fake()], sweep=bad, out=tmp_path / "x", **FAST)
+
+
+def test_cli_sweep_and_new_flag_errors(tiny_npz, tmp_path, capsys):
+    base = ["efficacy", "--data", str(tiny_npz), "--out", str(tmp_path / "o"), "--generator", "x"]
+    for extra, words in ((["--cut", "disc=3", "--cut", "disc=5", "--cut", "square=2", "--cut", "square=4"],
+                          "a sweep varies one class"),
+                         (["--cut", "disc=3", "--cut", "disc=3"], "repeats a size"),
+                         (["--filter", "agreemnt"], "unknown filter"),
+                         (["--arm", "real+gan", "--seeds", "5"], "unknown arm")):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("gan-augment: error:") and "\n" not in err and words in err, err
