@@ -101,7 +101,10 @@ def main():
         "of one class, so a value well above the floor means too little variety (mode collapse); "
         "domain_is is an Inception-Score analogue from the domain classifier; nn_distance_* is the "
         "median distance of each image to its nearest real TRAINING image, and near_copies_* the share "
-        "closer than the 1st percentile of real-test-to-train distances (memorisation check).", "",
+        "closer than the 1st percentile of real-test-to-train distances (memorisation check); "
+        "separability is the mean over classes of the ROC AUC of a small CNN telling a class's synthetic "
+        "images from its real training images on held-out halves: 0.5 means indistinguishable, near 1.0 "
+        "means a classifier trained on the mix can learn 'looks synthetic' as a label cue.", "",
         "## Training budget", "", budget, "", args.note,
     ])
     dest = Path(args.dest)

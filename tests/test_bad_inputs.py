@@ -77,6 +77,8 @@ def train(*extra: str, drop: tuple[str, ...] = ()) -> list[str]:
 SAMPLE = ["sample", "--model", "{d}/model", "-n", "2", "--out", "{d}/s.png"]
 EVAL = ["evaluate", "--model", "{d}/model", "--data", "{d}/tiny.npz", "--extractor", "pbc-domain-cnn",
         "--out", "{d}/r.json"]
+EFFICACY = ["efficacy", "--data", "{d}/tiny.npz", "--generator", "{d}/model", "--out", "{d}/eff",
+            "--seeds", "5", "--quiet"]
 
 # (id, argv, what must be named: the problem, the fix, skip reason or None)
 CLI_CASES = [
@@ -120,6 +122,11 @@ CLI_CASES = [
     ("evaluate-same-splits", EVAL + ["--split", "train"], "both 'train'", "--split test", None),
     ("evaluate-n-one", EVAL + ["-n", "1"], "-n must be at least 2", "at least 2", None),
     ("evaluate-out-suffix", EVAL + ["--out", "{d}/r.txt"], "--out must end in .json", ".json", None),
+    ("efficacy-filter-misspelt", EFFICACY + ["--filter", "agreemnt"], "unknown filter 'agreemnt'",
+     "agreement[:MIN_CONFIDENCE]", None),
+    ("efficacy-sweep-two-classes", EFFICACY + ["--cut", "disc=3", "--cut", "disc=4", "--cut", "square=2",
+                                               "--cut", "square=3"], "several sizes for disc, square",
+     "repeat --cut for that class only", None),
     ("extractor-steps-zero", ["train-extractor", "--data", "{d}/tiny.npz", "--out", "{d}/ext", "--steps", "0"],
      "argument --steps", "at least 1", None),
 ]
