@@ -604,3 +604,24 @@ def test_cli_sweep_and_new_flag_errors(tiny_npz, tmp_path, capsys):
         assert main(base + extra) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("gan-augment: error:") and "\n" not in err and words in err, err
+
+
+def test_external_validation_must_list_the_training_classes(tmp_path):
+    train, test = make_split([6, 4, 3], 0), make_split([2, 2, 2], 1)
+    other = ga.ImageDataset(make_split([3, 3, 3], 2).tensor().permute(0, 2, 3, 1).numpy(),
+                            np.repeat([0, 1, 2], 3), ["r", "g", "x"])
+    with pytest.raises(ga.DataError, match="validation split's classes"):
+        efficacy(train=train, test=test, val=other, generators=[fake()], seeds=1, out=tmp_path, **FAST)
+
+
+def test_report_states_precision_time_and_new_arm_keys(tiny_run):
+    res, _, _, _, out = tiny_run
+    text = (out / "report.md").read_text()
+    assert f"Precision: {res['protocol']['precision']['why']}." in text and "runs trained" in text
+    stored = [json.loads(p.read_text())["settings"] for p in (out / "runs").glob("*.json")]
+    from gan_augment.eval.efficacy.baselines import code_sha256
+
+    for st in stored:  # only the new arms carry their module's hash: the old arms' keys are unchanged
+        assert ("arm_code" in st) == (st["arm"] in ("real+classic+dup", "real+balanced-loss"))
+        if "arm_code" in st:
+            assert st["arm_code"] == code_sha256()
