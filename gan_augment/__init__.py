@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "StepContext": "gan_augment.training.config",
     "Trainer": "gan_augment.training.loop",
     "CHECKPOINT_NAME": "gan_augment.training.checkpoint",
+    "TrainingInterrupted": "gan_augment.training.interrupts",
     "AdversarialAugmenter": "gan_augment.gan.adversarial",
     # hub, mixer
     "from_pretrained": "gan_augment.hub.pretrained",
@@ -104,4 +105,5 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from gan_augment.mix.dataset import SyntheticMix
     from gan_augment.training.checkpoint import CHECKPOINT_NAME
     from gan_augment.training.config import StepContext, TrainConfig
+    from gan_augment.training.interrupts import TrainingInterrupted
     from gan_augment.training.loop import Trainer

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gan_augment.cli.args import OneLineParser, count, device, non_negative
+from gan_augment.cli.args import OneLineParser, count, device, minutes, non_negative
 from gan_augment.core.errors import ConfigError, DataError, GanAugmentError, TrainingDiverged
 from gan_augment.core.naming import did_you_mean
+from gan_augment.training.interrupts import TrainingInterrupted
 
 # Command bodies import what they need when they run, so that `gan-augment --help` does not pay
 # for torch and every subpackage (a start-up cost, not a cycle: nothing below imports the CLI).
@@ -87,7 +88,9 @@ def _train(args) -> int:
         if backend and backend != state["backend"]:
             raise ConfigError(f"{out} is a {state['backend']!r} run; drop --backend or pass --backend {state['backend']}.")
         backend = state["backend"]
-        model_config = {**state["model_config"], **model_opts}
+        # a layout given again must match the run's: the trainer refuses a change, naming it
+        given = {k: v for k, v in (("image_size", args.image_size), ("channels", args.channels)) if v is not None}
+        model_config = {**state["model_config"], **given, **model_opts}
         # a staged run's --stop-at belongs to that invocation: resuming without one runs to the end
         saved = {k: v for k, v in state["train_config"].items()
                  if k not in ("resume", "out_dir", "progress", "stop_at")}
@@ -125,7 +128,8 @@ def _train(args) -> int:
         print(line, file=sys.stderr)
     for key, val in (("steps", args.steps), ("epochs", args.epochs), ("seed", args.seed),
                      ("batch_size", args.batch_size), ("checkpoint_every", args.checkpoint_every),
-                     ("sample_every", args.sample_every), ("device", args.device), ("stop_at", args.stop_at)):
+                     ("sample_every", args.sample_every), ("device", args.device), ("stop_at", args.stop_at),
+                     ("checkpoint_minutes", args.checkpoint_minutes)):
         if val is not None:
             train_opts[key] = val
     if args.steps is not None:
@@ -145,7 +149,8 @@ def _train(args) -> int:
     print(f"model folder:  {out}")
     print(f"sample grid:   {out / 'samples.png'}")
     print(f"loss curve:    {out / 'loss_curve.png'}")
-    print(f"checkpoint:    {out / CHECKPOINT_NAME}  (continue with --resume)")
+    if (out / CHECKPOINT_NAME).exists():  # say only what is on disk
+        print(f"checkpoint:    {out / CHECKPOINT_NAME}  (continue with --resume)")
     return 0
 
 
@@ -212,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--batch-size", type=count, default=None)
     t.add_argument("--checkpoint-every", type=non_negative, default=None, help="steps (0: only at the end)")
+    t.add_argument("--checkpoint-minutes", type=minutes, default=None,
+                   help="also checkpoint after this many minutes of training (default 10; 0: off)")
     t.add_argument("--sample-every", type=non_negative, default=None, help="steps (0: only at the end)")
     t.add_argument("--stop-at", type=count, default=None, help="stop at this step (resume later)")
     t.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
@@ -265,9 +272,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gan-augment: error: cannot use{where}: {exc.strerror or exc}; check the path, its "
               "permissions and the free space.", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gan-augment: interrupted; the last checkpoint is kept (continue with --resume).", file=sys.stderr)
+    except TrainingInterrupted as exc:  # the trainer checkpointed its last step and says where
+        print(f"gan-augment: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:  # before the loop, or a second Ctrl-C: say what is on disk
+        print(f"gan-augment: interrupted; {_kept(args)}", file=sys.stderr)
         return 130
+
+
+def _kept(args) -> str:
+    """What an interrupted command left: the checkpoint actually in its run folder, or nothing."""
+    out = getattr(args, "out", None)
+    if getattr(args, "command", None) != "train" or out is None:
+        return "nothing was written."
+    from gan_augment.training.checkpoint import CHECKPOINT_NAME, read_trainer_state
+
+    ckpt = Path(out) / CHECKPOINT_NAME
+    if not ckpt.exists():
+        members = sorted(Path(out).glob(f"*/{CHECKPOINT_NAME}"))  # classwise: one run folder per class
+        if members:
+            return f"{len(members)} per-class checkpoint(s) in {out} are kept."
+        return f"no checkpoint in {out}, nothing to resume."
+    try:
+        step = f" (step {read_trainer_state(ckpt)['step']:,})"
+    except (GanAugmentError, KeyError, TypeError, ValueError):
+        step = ""
+    return f"the checkpoint at {ckpt}{step} is kept; continue with --resume."
 
 
 if __name__ == "__main__":

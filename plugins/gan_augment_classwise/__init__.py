@@ -117,6 +117,7 @@ class ClassWise(GenerativeAugmenter):
         """Train each class's model on that class's images. ``out_dir`` gets one sub-folder per
         class plus the whole model; with ``resume`` a class without a checkpoint starts afresh."""
         ds = ga.as_dataset(data)
+        self.check_labelled(ds)  # one model per class needs labels to know the classes
         if self.deferred_layout:  # create() left size/channels to the data: adopt its own, and say so
             note = self.adopt_layout(ds)
             if train_config.get("progress", True):
@@ -144,7 +145,14 @@ class ClassWise(GenerativeAugmenter):
                 cfg["resume"] = resume and (Path(cfg["out_dir"]) / ga.CHECKPOINT_NAME).exists()
             elif resume:
                 raise ConfigError("resume needs out_dir (the folder of the run to continue).")
-            member.fit(sub, **cfg)
+            try:
+                member.fit(sub, **cfg)
+            except ga.TrainingInterrupted as exc:  # name the class; earlier classes are finished
+                raise ga.TrainingInterrupted(
+                    f"class {k + 1} of {len(members)} ({cname!r}): {exc}"
+                    + ("" if out is None else f" (classwise: {', '.join(self.class_names[:k]) or 'no class'} "
+                       "finished; resume=True continues with this class)"),
+                    exc.step, exc.checkpoint, exc.signal_name) from None
             summaries[cname] = member.training_summary
         self.training_summary = {"per_class": summaries, "backend": self.config["backend"]}
         if out is not None:
