@@ -124,8 +124,7 @@ def _train(args) -> int:
                               f"{did_you_mean(key, train_keys)} Training settings: "
                               f"{', '.join(sorted(train_keys))}.") from exc
         raise
-    for line in [model.adopt_layout(data), *notes]:  # first: grey or RGB, which size
-        print(line, file=sys.stderr)
+    intro = [model.adopt_layout(data), *notes]  # first: grey or RGB, which size
     for key, val in (("steps", args.steps), ("epochs", args.epochs), ("seed", args.seed),
                      ("batch_size", args.batch_size), ("checkpoint_every", args.checkpoint_every),
                      ("sample_every", args.sample_every), ("device", args.device), ("stop_at", args.stop_at),
@@ -136,12 +135,15 @@ def _train(args) -> int:
         train_opts.pop("epochs", None)
     train_opts.update(out_dir=str(out), resume=args.resume, progress=not args.quiet)
     if not isinstance(model, ga.AdversarialAugmenter):  # e.g. classwise: it runs its own trainers
+        for line in intro:
+            print(line, file=sys.stderr)
         model.fit(data, **train_opts)
         model.save_pretrained(out, card=False)
         print(f"trained {backend} on {len(data)} images")
         print(f"model folder:  {out}")
         return 0
     trainer = Trainer(model, **train_opts)
+    trainer.intro_lines = intro  # printed once the run is set up (a refused resume prints only its error)
     trainer.fit(data)
     if trainer.rank != 0:
         return 0

@@ -74,6 +74,8 @@ class Trainer(CheckpointMixin, MonitorMixin):
         self.best: dict[str, Any] | None = None
         self.monitor_state: dict[str, Any] = {}
         self.diffaugment: str | None = None  # the policy this run's critic sees, once fit() resolves it
+        #: lines printed (rank 0, stderr) once fit() has set up and checked the run, before training
+        self.intro_lines: list[str] = []
 
     # ---- precision -------------------------------------------------------------------------
     def autocast(self):
@@ -185,14 +187,17 @@ class Trainer(CheckpointMixin, MonitorMixin):
         self._setup(data)
         if saved is not None:
             self.refuse_changed_run(saved)
-            self.load_checkpoint()
-            self._say(f"resuming {self.out} from step {self.step:,} of {self.total_steps:,}")
         elif self.out is not None and (self.out / CHECKPOINT_NAME).exists():
             raise ConfigError(
                 f"{self.out} already holds a run (checkpoint at step "
                 f"{self._checkpoint_step(self.out / CHECKPOINT_NAME)}); pass --resume to continue it "
                 "or choose a new --out folder."
             )
+        for line in self.intro_lines:
+            self._say(line)
+        if saved is not None:
+            self.load_checkpoint()
+            self._say(f"resuming {self.out} from step {self.step:,} of {self.total_steps:,}")
         if self.out is not None and self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         m, cfg = self.model, self.cfg
