@@ -27,12 +27,15 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
 SETTLING_SHARE = 0.1
 #: the percentiles of the later losses that bound the y-axis
 AXIS_PERCENTILES = (1.0, 99.0)
+#: clip only when all values span this many times the chosen range
+OUTLIER_SPAN = 2.0
 
 
 def loss_axis_limits(history: list[dict], keys: tuple[str, ...] = ("d_loss", "g_loss")) -> tuple[float, float] | None:
     """The y-axis range of a loss curve: the 1st..99th percentiles of the losses after the first
     tenth of the run, padded by a tenth, so that one early spike (a critic loss of 5,500 while the
-    rest stays near 0) does not flatten the curve. None when every value already fits."""
+    rest stays near 0) does not flatten the curve. None when no value lies far outside it (all
+    values span at most OUTLIER_SPAN times that range)."""
     import numpy as np
 
     values = [[float(r[k]) for k in keys if k in r] for r in history]
@@ -45,8 +48,8 @@ def loss_axis_limits(history: list[dict], keys: tuple[str, ...] = ("d_loss", "g_
     lo, hi = float(lo - pad), float(hi + pad)
     every = np.array([v for row in values for v in row], dtype=float)
     every = every[np.isfinite(every)]
-    if every.size and lo <= every.min() and every.max() <= hi:
-        return None
+    if every.size and every.max() - every.min() <= OUTLIER_SPAN * (hi - lo):
+        return None  # no value far outside: matplotlib's own axis shows everything
     return lo, hi
 
 
