@@ -136,7 +136,7 @@ def test_timed_checkpoints_follow_the_fake_clock(tiny_npz, tmp_path, monkeypatch
         saved.clear()
         t = Trainer(ga.create("dcgan", **TINY), steps=5, out_dir=str(tmp_path / f"m{minutes}"),
                     checkpoint_minutes=minutes, **{**FAST, "checkpoint_every": 1000})
-        monkeypatch.setattr(loop, "clock", lambda: 60.0 * t.step)  # one minute per step
+        monkeypatch.setattr(loop, "clock", lambda t=t: 60.0 * t.step)  # one minute per step
         t.fit(data)
         assert saved == expected, minutes
 

@@ -80,7 +80,17 @@ def _train(args) -> int:
     train_opts = {k: v for k, v in opts.items() if k in train_keys}
     model_opts = {k: v for k, v in opts.items() if k not in train_keys}
     backend = args.backend
-    if args.resume:
+    members = sorted(out.glob(f"*/{CHECKPOINT_NAME}")) if args.resume and not (out / CHECKPOINT_NAME).exists() else []
+    if members:  # a run of per-class models (classwise): each member checks its own checkpoint
+        if not backend:
+            raise ConfigError(f"{out} holds per-class runs ({len(members)} checkpoints); pass the run's --backend "
+                              "(e.g. classwise) and --opt settings with --resume.")
+        state = read_trainer_state(members[0])
+        saved = {k: v for k, v in state["train_config"].items()
+                 if k not in ("resume", "out_dir", "progress", "stop_at")}  # member 0 has the run's seed
+        train_opts = {**saved, **train_opts}
+        model_config = {"image_size": args.image_size, "channels": args.channels, **model_opts}
+    elif args.resume:
         ckpt = out / CHECKPOINT_NAME
         if not ckpt.exists():
             raise ConfigError(f"nothing to resume in {out}: no {CHECKPOINT_NAME}. Drop --resume to start a run.")

@@ -148,10 +148,11 @@ class ClassWise(GenerativeAugmenter):
             try:
                 member.fit(sub, **cfg)
             except ga.TrainingInterrupted as exc:  # name the class; earlier classes are finished
+                done = ", ".join(self.class_names[:k]) or "none"
+                where = str(exc).replace("; continue with --resume", "")
                 raise ga.TrainingInterrupted(
-                    f"class {k + 1} of {len(members)} ({cname!r}): {exc}"
-                    + ("" if out is None else f" (classwise: {', '.join(self.class_names[:k]) or 'no class'} "
-                       "finished; resume=True continues with this class)"),
+                    f"class {k + 1} of {len(members)} ({cname!r}): {where}; classes finished: {done}; continue "
+                    f"with --resume and the same --backend {self.name} and --opt settings (resume=True in Python)",
                     exc.step, exc.checkpoint, exc.signal_name) from None
             summaries[cname] = member.training_summary
         self.training_summary = {"per_class": summaries, "backend": self.config["backend"]}
