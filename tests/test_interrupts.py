@@ -214,3 +214,15 @@ def test_cli_interrupt_before_training_claims_no_checkpoint(tiny_npz, tmp_path, 
     assert code == 130
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == f"gan-augment: interrupted; no checkpoint in {out}, nothing to resume."
+
+
+def test_a_stop_during_a_prepare_stage_writes_nothing_half_done(tmp_path):
+    t = Trainer(ga.create("dcgan", **TINY), steps=3, out_dir=str(tmp_path), **FAST)
+    done = []
+    with pytest.raises(TrainingInterrupted, match=r"stopped at step 0 \(SIGINT\); no checkpoint was written"):
+        with StopRequests() as t._stop:
+            for i in t.stage(5, "autoencoder"):
+                done.append(i)
+                if i == 1:
+                    os.kill(os.getpid(), signal.SIGINT)
+    assert done == [0, 1] and not (tmp_path / CHECKPOINT_NAME).exists()

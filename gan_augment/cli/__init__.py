@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -285,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
               "permissions and the free space.", file=sys.stderr)
         return 2
     except TrainingInterrupted as exc:  # the trainer checkpointed its last step and says where
-        print(f"gan-augment: {exc}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank stops; one says so
+            print(f"gan-augment: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:  # before the loop, or a second Ctrl-C: say what is on disk
         print(f"gan-augment: interrupted; {_kept(args)}", file=sys.stderr)

@@ -183,6 +183,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
     def fit(self, data) -> AdversarialAugmenter:
         from tqdm.auto import tqdm
 
+        data = as_dataset(data)  # a path is read once
         saved = self.resume_state(data) if self.cfg.resume else None  # refuses another run's data first
         self._setup(data)
         if saved is not None:
