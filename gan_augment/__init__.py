@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "DataError": "gan_augment.core.errors",
     "ModelLoadError": "gan_augment.core.errors",
     "PluginError": "gan_augment.core.errors",
+    "WriteError": "gan_augment.core.errors",
     "TrainingDiverged": "gan_augment.core.errors",
     "hookimpl": "gan_augment.core.hookspecs",
     "hookspec": "gan_augment.core.hookspecs",
@@ -96,6 +97,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         ModelLoadError,
         PluginError,
         TrainingDiverged,
+        WriteError,
     )
     from gan_augment.core.hookspecs import hookimpl, hookspec
     from gan_augment.core.registry import backend_info, create, list_backends, register_plugin

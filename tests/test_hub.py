@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import auto_precision
 from safetensors.torch import load_file, save_file
 
 import gan_augment as ga
@@ -24,6 +25,7 @@ from gan_augment.core.format import FORMAT_VERSION, sha256_file
 from gan_augment.hub.folder import load_folder
 from gan_augment.hub.index import add_to_index, remove_from_index
 from gan_augment.hub.resolve import load_index, resolve
+from gan_augment.training import precision
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -116,7 +118,9 @@ def test_card_states_the_precision_and_diffaugment_of_the_training_run(tmp_path)
     data = ImageDataset(images, np.zeros(8, dtype=np.int64), ["all"])
     m.fit(data, steps=1, batch_size=4, diffaugment="translation", progress=False, out_dir=str(tmp_path / "run"))
     text = m.generate_model_card().text
-    assert "- precision: fp32 on cpu" in text and "- DiffAugment: translation" in text
+    chosen = precision.describe(precision.resolve_precision("auto", torch.device("cpu")), "auto", torch.device("cpu"))
+    assert chosen.startswith(auto_precision())  # what this CPU (or GAN_AUGMENT_TEST_PRECISION) chose
+    assert f"- precision: {chosen}" in text and "- DiffAugment: translation" in text
     plain = tiny()
     plain.training_summary = {"steps": 3}  # a summary from before these were recorded
     text = plain.generate_model_card().text

@@ -45,7 +45,7 @@ def test_package_list_in_pyproject_is_complete():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = set(find_packages(str(ROOT), include=["gan_augment", "gan_augment.*"]))
     found |= set(find_packages(str(ROOT / "plugins")))
-    assert listed == found | {"gan_augment._hub"}
+    assert listed == found | {"gan_augment._hub", "gan_augment._hub.extractors"}
 
 
 def test_wheel_ships_hub_and_works_offline_from_a_fresh_install(tmp_path):

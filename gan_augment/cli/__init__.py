@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gan_augment.cli.args import OneLineParser, count, device, minutes, non_negative
+from gan_augment.cli.args import OneLineParser, count, device, minutes, non_negative, positive
 from gan_augment.core.errors import ConfigError, DataError, GanAugmentError, TrainingDiverged
 from gan_augment.core.naming import did_you_mean
 from gan_augment.training.interrupts import TrainingInterrupted
@@ -183,7 +183,6 @@ def cmd_sample(args) -> int:
     if labels is not None and labels not in model.class_names and labels.isdigit():
         labels = int(labels)
     x = model.sample(args.n, labels=labels, generator=g)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
         save_grid(x, out, nrow=max(1, int(args.n**0.5)))
     elif out.suffix == ".npz":
@@ -224,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "bagan and bagan-gp first run ae_steps autoencoder steps (default 1000, "
                         "--opt ae_steps=N), shown and counted in the progress bar; classwise: that many "
                         "for each class's model")
-    g.add_argument("--epochs", type=float,
+    g.add_argument("--epochs", type=positive,
                    help="passes over the data by the critic instead of --steps")
     t.add_argument("--out", required=True, help="run folder: checkpoints, grids, logs and the model")
     t.add_argument("--seed", type=int, default=None)

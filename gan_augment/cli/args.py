@@ -31,6 +31,17 @@ def non_negative(text: str) -> int:
     return value
 
 
+def positive(text: str) -> float:
+    """A number > 0 (epochs, which may be fractional)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
