@@ -1,6 +1,7 @@
 """Ctrl-C and SIGTERM keep the last completed step, timed checkpoints, and resume saying where it
-continues. Every run that is compared is pinned to fp32 and one thread (OMP_NUM_THREADS=1 in the
-subprocesses, torch.set_num_threads(1) in this one): bit-identity is checked with torch.equal."""
+continues. Every run that is compared is pinned to one thread (OMP_NUM_THREADS=1 in the
+subprocesses, torch.set_num_threads(1) in this one) and to one precision on both sides (fp32, and
+in Python also what "auto" picks here): bit-identity is checked with torch.equal."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import auto_precision
 
 import gan_augment as ga
 from gan_augment.core.serialization import read_safetensors
@@ -53,11 +55,14 @@ def same_tensors(a: Path, b: Path) -> bool:
     return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
-def test_sigint_in_fit_checkpoints_the_step_then_resume_is_bit_identical(tiny_npz, tmp_path, one_thread):
+@pytest.mark.parametrize("precision", ["fp32", "auto"])
+def test_sigint_in_fit_checkpoints_the_step_then_resume_is_bit_identical(tiny_npz, tmp_path, one_thread, precision):
+    """fp32, and what precision="auto" picks on this CPU (bf16 where native, else fp32 again)."""
     data = ga.load_dataset(tiny_npz, classes=["disc"])
+    run = {**FAST, "precision": auto_precision() if precision == "auto" else precision}
     torch.manual_seed(0)
     straight = ga.create("dcgan", **TINY)
-    Trainer(straight, steps=6, out_dir=str(tmp_path / "straight"), **FAST).fit(data)
+    Trainer(straight, steps=6, out_dir=str(tmp_path / "straight"), **run).fit(data)
 
     torch.manual_seed(0)
     m = ga.create("dcgan", **TINY)
@@ -66,7 +71,7 @@ def test_sigint_in_fit_checkpoints_the_step_then_resume_is_bit_identical(tiny_np
     out = tmp_path / "stopped"
     with pytest.raises(TrainingInterrupted, match=r"stopped at step 3 \(SIGINT\); checkpoint at .*"
                                                   r"checkpoint.safetensors; continue with --resume") as info:
-        Trainer(m, steps=6, out_dir=str(out), **FAST).fit(data)
+        Trainer(m, steps=6, out_dir=str(out), **run).fit(data)
     assert isinstance(info.value, KeyboardInterrupt) and info.value.step == 3 and info.value.exit_code == 130
     assert info.value.checkpoint == out / CHECKPOINT_NAME
     assert read_trainer_state(out / CHECKPOINT_NAME)["step"] == 3
@@ -75,7 +80,7 @@ def test_sigint_in_fit_checkpoints_the_step_then_resume_is_bit_identical(tiny_np
 
     torch.manual_seed(99)  # resume must not depend on the caller's RNG
     resumed = ga.create("dcgan", **TINY)
-    Trainer(resumed, steps=6, out_dir=str(out), resume=True, **FAST).fit(data)
+    Trainer(resumed, steps=6, out_dir=str(out), resume=True, **run).fit(data)
     assert same_tensors(tmp_path / "straight" / CHECKPOINT_NAME, out / CHECKPOINT_NAME)
     assert same_tensors(tmp_path / "straight" / "model.safetensors", out / "model.safetensors")
 
