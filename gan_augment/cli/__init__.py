@@ -247,8 +247,8 @@ def _extra_commands():
             missing = (exc.name or "").split(".")[0]
             if missing in ("", "gan_augment"):
                 raise
-            print(f"gan-augment: the commands of {mod} are unavailable because {missing} is not "
-                  f"installed; `pip install {missing}` adds them.", file=sys.stderr)
+            print(f"gan-augment: the commands of {mod} are unavailable because the module {missing} "
+                  f"is not installed; install the package that provides {missing} to add them.", file=sys.stderr)
             continue
         found.append(module.add_commands)
     return found
