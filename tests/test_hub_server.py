@@ -35,9 +35,9 @@ import torch
 
 import gan_augment as ga
 from gan_augment.core.errors import ModelLoadError
+from gan_augment.core.folder import push_folder
 from gan_augment.core.format import PUSH_FILES
 from gan_augment.core.serialization import sha256_file
-from gan_augment.core.folder import push_folder
 from gan_augment.hub.index import add_to_index
 
 REPO = "lab/tiny-dcgan"

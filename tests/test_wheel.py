@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from gan_augment.core.short_names import load_index
 from setuptools import find_packages
 
 import gan_augment as ga
+from gan_augment.core.short_names import load_index
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,6 +12,7 @@ from torch import nn
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ConfigError
+from gan_augment.core.layout import signed_to_unit
 from gan_augment.core.serialization import load_strict
 from gan_augment.gan.diffaugment import AugmentedCritic, resolve_policy
 from gan_augment.gan.nets import nearest_supported_sizes, upsampling_plan
@@ -136,7 +137,7 @@ class AdversarialAugmenter(GenerativeAugmenter):
                 lb = lb.to(device) if lb is not None else None
                 with torch.inference_mode(), autocast(device, dtype):
                     x = self.generate(G, z, lb).float()
-                    out.append(((x.clamp(-1, 1) + 1) / 2).cpu())
+                    out.append(signed_to_unit(x).cpu())
         finally:
             G.train(was_training)
         if not out:
