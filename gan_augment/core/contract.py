@@ -57,6 +57,11 @@ class GenerativeAugmenter(HubMixin, ABC):
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **config: Any):
+        if "name" not in type(self).__dict__:
+            # Imported here: the registry imports this module. It names entry-point classes.
+            from gan_augment.core.registry import ensure_named
+
+            ensure_named(type(self))
         allowed = dict(BASE_DEFAULTS)
         for klass in reversed(type(self).__mro__):
             allowed.update(getattr(klass, "defaults", {}) or {})

@@ -329,12 +329,14 @@ def load(name_or_path: str | os.PathLike, *, cls: type | None = None, revision: 
     """The one load: find the folder, read config.json, build ``cls`` (or, for None, the backend
     config.json names), load the weights strictly. ``fetch_kw``: cache_dir, local_files_only,
     token, force_download."""
+    from gan_augment.core.registry import ensure_named  # here: the registry imports the contract, which imports us
+
     found = find(name_or_path, revision, **fetch_kw)
     folder = found.folder
     cfg = read_config(folder / CONFIG_NAME)
     if cls is None:
         cls = backend_class(cfg, str(folder))
-    elif cfg["backend"] != cls.name:
+    elif cfg["backend"] != ensure_named(cls):
         raise ModelLoadError(f"{folder} holds a {cfg['backend']!r} model, not a {cls.name!r} one; load it "
                              "with gan_augment.from_pretrained(...), which builds the backend it names.")
     try:

@@ -58,14 +58,22 @@ class AdversarialAugmenter(GenerativeAugmenter):
     @property
     def generator(self) -> nn.Module:
         if self._generator is None:
+            self._check_class_names()
             self._generator = self.build_generator()
         return self._generator
 
     @property
     def discriminator(self) -> nn.Module:
         if self._discriminator is None:
+            self._check_class_names()
             self._discriminator = self.build_discriminator()
         return self._discriminator
+
+    def _check_class_names(self) -> None:
+        """A conditional backend's networks need the class count: say so before building them."""
+        if self.conditional and self.config["class_names"] is None:
+            raise ConfigError(f"{self.name} is conditional and needs the class names: pass class_names=[...] "
+                              "or call fit() on labelled data, which adopts the data's class names.")
 
     def rebuild(self) -> None:
         self._generator = self._discriminator = self.ema = None
@@ -111,6 +119,17 @@ class AdversarialAugmenter(GenerativeAugmenter):
 
     def generate(self, G, z, labels) -> torch.Tensor:
         return G(z, labels) if self.conditional else G(z)
+
+    def fake_batch(self, G, labels: torch.Tensor, ctx, *, grad: bool = True) -> torch.Tensor:
+        """One fake per entry of ``labels`` (a real batch's labels, or labels of your own), on
+        their device: the latent drawn from ``ctx.rng`` (so resume stays exact), then
+        ``generate``; conditional backends get ``labels``. ``grad=False`` for a critic step."""
+        lab = labels if self.conditional else None
+        z = self.sample_latent(labels.shape[0], lab, generator=ctx.rng).to(labels.device)
+        if grad:
+            return self.generate(G, z, lab)
+        with torch.no_grad():
+            return self.generate(G, z, lab)
 
     def sampling_module(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.generator
