@@ -329,7 +329,8 @@ def load(name_or_path: str | os.PathLike, *, cls: type | None = None, revision: 
     """The one load: find the folder, read config.json, build ``cls`` (or, for None, the backend
     config.json names), load the weights strictly. ``fetch_kw``: cache_dir, local_files_only,
     token, force_download."""
-    from gan_augment.core.registry import ensure_named  # here: the registry imports the contract, which imports us
+    # Imported here: the registry imports the contract, which imports this module.
+    from gan_augment.core.registry import ensure_named
 
     found = find(name_or_path, revision, **fetch_kw)
     folder = found.folder
