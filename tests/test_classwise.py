@@ -8,7 +8,7 @@ from gan_augment_classwise import ClassWise, member_dirname
 
 import gan_augment as ga
 from gan_augment.core import registry
-from gan_augment.hub.folder import load_folder
+from gan_augment.core.folder import load_folder
 from gan_augment.testing.toy import toy_two_class_data
 from gan_augment.training.checkpoint import CHECKPOINT_NAME
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -251,16 +252,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+EXTRA_COMMAND_MODULES = ("gan_augment.cli.hub", "gan_augment.cli.evaluate", "gan_augment.cli.efficacy")
+
+
 def _extra_commands():
-    """Sub-commands defined in other core modules (hub, metrics), registered if importable."""
+    """The ``add_commands`` of the other cli modules. A module whose optional dependency is not
+    installed is skipped with a note on stderr; an ImportError of our own code surfaces."""
     found = []
-    for mod, fn in (("gan_augment.cli.hub", "add_commands"), ("gan_augment.cli.evaluate", "add_commands"),
-                    ("gan_augment.cli.efficacy", "add_commands")):
+    for mod in EXTRA_COMMAND_MODULES:
         try:
-            module = __import__(mod, fromlist=[fn])
-            found.append(getattr(module, fn))
-        except ImportError:
+            module = importlib.import_module(mod)
+        except ImportError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if missing in ("", "gan_augment"):
+                raise
+            print(f"gan-augment: the commands of {mod} are unavailable because the module {missing} "
+                  f"is not installed; install the package that provides {missing} to add them.", file=sys.stderr)
             continue
+        found.append(module.add_commands)
     return found
 
 

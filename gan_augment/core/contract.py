@@ -1,6 +1,6 @@
 """The one contract every backend meets. Everything else in the core (trainer, adapters, hub
 client, CLI) talks to :class:`GenerativeAugmenter` only, never to a backend by name. Saving,
-loading and pushing come from :class:`gan_augment.core.hubmixin.HubMixin`."""
+loading and pushing come from :class:`gan_augment.core.folder.HubMixin`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 
 from gan_augment.core.data import as_dataset
 from gan_augment.core.errors import ConfigError, DataError
-from gan_augment.core.hubmixin import HubMixin
+from gan_augment.core.folder import HubMixin
 from gan_augment.core.layout import plan_layout
 from gan_augment.core.naming import did_you_mean
 
@@ -57,6 +57,11 @@ class GenerativeAugmenter(HubMixin, ABC):
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **config: Any):
+        if "name" not in type(self).__dict__:
+            # Imported here: the registry imports this module. It names entry-point classes.
+            from gan_augment.core.registry import ensure_named
+
+            ensure_named(type(self))
         allowed = dict(BASE_DEFAULTS)
         for klass in reversed(type(self).__mro__):
             allowed.update(getattr(klass, "defaults", {}) or {})

@@ -37,7 +37,6 @@ class ClassWise(GenerativeAugmenter):
     in one file, with each member's keys prefixed by its class index (``"0.net.0.weight"``).
     """
 
-    name: ClassVar[str] = "classwise"
     conditional: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {"backend": "wgan-gp", "backend_config": {}, "class_configs": None}
     test_config: ClassVar[dict[str, Any]] = {"backend": "wgan-gp", "backend_config": {"width": 8, "latent_dim": 16}}
@@ -199,7 +198,3 @@ class ClassWise(GenerativeAugmenter):
             m.to(device)
         return self
 
-
-@ga.hookimpl
-def gan_augment_backends():
-    return [ClassWise]
