@@ -47,7 +47,9 @@ def files(tmp_path_factory):
                       class_names=["disc", "square"])
     model.save_pretrained(d / "model", card=False)
     for name, edit in (("badtop", lambda c: c.update(clas_names=c.pop("class_names"))),
-                       ("badkey", lambda c: c["config"].update(widht=c["config"].pop("width")))):
+                       ("badkey", lambda c: c["config"].update(widht=c["config"].pop("width"))),
+                       ("badbackend", lambda c: c.update(backend="cwgan_gp")),
+                       ("newbackend", lambda c: c.update(backend="stylegan9", backend_version="99.0"))):
         folder = d / name
         model.save_pretrained(folder, card=False)
         cfg = json.loads((folder / "config.json").read_text())
@@ -129,6 +131,10 @@ CLI_CASES = [
      "Did you mean 'class_names'", None),
     ("config-json-backend-key", SAMPLE + ["--model", "{d}/badkey"], "unknown config key 'widht'",
      "Did you mean 'width'", None),
+    ("config-json-backend-misspelt", SAMPLE + ["--model", "{d}/badbackend"], "names the wrong one",
+     "Did you mean 'cwgan-gp'", None),
+    ("config-json-backend-newer", SAMPLE + ["--model", "{d}/newbackend"], "written by gan-augment 99.0, newer",
+     "pip install -U gan-augment", None),
     ("sample-out-suffix", SAMPLE + ["--out", "{d}/s.jpg"], "--out must end in .png", ".npz", None),
     ("sample-out-under-a-file", SAMPLE + ["--out", "{d}/tiny.npz/s.png"], "cannot write", "tiny.npz/s.png: a part of that path is a file, not a folder", None),
     ("sample-class-misspelt", SAMPLE + ["--class", "sqare"], "unknown class 'sqare'", "Did you mean 'square'", None),

@@ -62,6 +62,7 @@ from gan_augment.core.format import (
     refetch_hint,
 )
 from gan_augment.core.modelcard import render_card, write_sample_grid
+from gan_augment.core.naming import did_you_mean
 from gan_augment.core.serialization import (
     atomic_save_safetensors,
     atomic_write_text,
@@ -303,18 +304,37 @@ def _hub_error(exc: BaseException, repo_id: str, revision: str | None) -> Except
 
 
 # ---- read and verify ----------------------------------------------------------------------------
+def _newer(version: Any, than: str) -> bool:
+    """True when ``version`` is a release after ``than`` (False for anything unparsable)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(str(version)) > Version(than)
+    except InvalidVersion:
+        return False
+
+
+
 def backend_class(cfg: dict[str, Any], where: str) -> type:
     """The installed class of config.json's ``backend`` (never anything from the folder), or an
     error naming the package to install."""
     # Imported here: the registry imports the contract, which imports this module.
     from gan_augment.core.registry import get_host
 
+    host = get_host()
     try:
-        return get_host().get(cfg["backend"]).cls
+        return host.get(cfg["backend"]).cls
     except BackendNotFoundError as exc:
         dist = cfg.get("backend_distribution")
+        installed = sorted(host.backends())
         if dist in ("gan-augment", "gan_augment"):
-            fix = "it ships with gan-augment itself: upgrade with `pip install -U gan-augment`"
+            # upgrading helps only if a newer gan-augment wrote the folder; else config.json is wrong
+            fix = (f"it was written by gan-augment {cfg.get('backend_version')}, newer than this one "
+                   f"({__version__}): upgrade with `pip install -U gan-augment`"
+                   if _newer(cfg.get("backend_version"), __version__) else
+                   f"this gan-augment ({__version__}) has no such built-in backend, so the folder's "
+                   f"config.json names the wrong one.{did_you_mean(cfg['backend'], installed)} "
+                   f"Installed backends: {', '.join(installed)}; fix 'backend' in config.json")
         elif dist and dist not in ("unknown", "runtime"):
             fix = f"install its package: `pip install {dist}`"
         else:
