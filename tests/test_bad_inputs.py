@@ -39,11 +39,17 @@ def files(tmp_path_factory):
     (d / "corrupt.npz").write_bytes((d / "tiny.npz").read_bytes()[:200])  # truncated zip
     with open(d / "bare.npz", "wb") as f:  # np.save of one array, named .npz
         np.save(f, images)
+    np.savez(d / "unlabelled.npz", images=images)  # images only: no labels, no class names
+    assert main(["train", "--backend", "dcgan", "--data", str(d / "tiny.npz"), "--classes", "disc",  # a run to resume
+                 "--image-size", "16", "--steps", "2", "--stop-at", "1", "--batch-size", "8", "--out", str(d / "done"),
+                 "--quiet", "--opt", "width=8", "--opt", "latent_dim=8"]) == 0
     model = ga.create("cwgan-gp", image_size=16, width=8, latent_dim=8, embed_dim=4,
                       class_names=["disc", "square"])
     model.save_pretrained(d / "model", card=False)
     for name, edit in (("badtop", lambda c: c.update(clas_names=c.pop("class_names"))),
-                       ("badkey", lambda c: c["config"].update(widht=c["config"].pop("width")))):
+                       ("badkey", lambda c: c["config"].update(widht=c["config"].pop("width"))),
+                       ("badbackend", lambda c: c.update(backend="cwgan_gp")),
+                       ("newbackend", lambda c: c.update(backend="stylegan9", backend_version="99.0"))):
         folder = d / name
         model.save_pretrained(folder, card=False)
         cfg = json.loads((folder / "config.json").read_text())
@@ -74,6 +80,7 @@ def train(*extra: str, drop: tuple[str, ...] = ()) -> list[str]:
     return argv + list(extra)
 
 
+RESUME = ["train", "--data", "{d}/tiny.npz", "--classes", "disc", "--out", "{d}/done", "--resume", "--quiet"]
 SAMPLE = ["sample", "--model", "{d}/model", "-n", "2", "--out", "{d}/s.png"]
 EVAL = ["evaluate", "--model", "{d}/model", "--data", "{d}/tiny.npz", "--extractor", "pbc-domain-cnn",
         "--out", "{d}/r.json"]
@@ -110,12 +117,26 @@ CLI_CASES = [
      "Did you mean 'lr_g'", None),
     ("opt-without-value", train("--opt", "width"), "--opt expects KEY=VALUE", "KEY=VALUE", None),
     ("resume-nothing", train("--resume", "--out", "{d}/empty-run"), "nothing to resume", "Drop --resume", None),
+    ("resume-changed-classes", RESUME + ["--classes", "square"], "class names ['disc'] -> ['square']",
+     "new --out folder", None),
+    ("resume-changed-image-size", RESUME + ["--image-size", "32"], "image size 16 -> 32", "new --out folder", None),
+    ("resume-changed-width", RESUME + ["--opt", "width=16"], "network setting width 8 -> 16", "new --out folder", None),
+    ("checkpoint-minutes-negative", train("--checkpoint-minutes", "-1"), "argument --checkpoint-minutes",
+     "0 (off) or more", None),
+    ("checkpoint-minutes-not-a-number", train("--checkpoint-minutes", "soon"), "argument --checkpoint-minutes",
+     "a number of minutes", None),
+    ("unlabelled-data-conditional", train("--backend", "cwgan-gp", "--data", "{d}/unlabelled.npz", drop=("--classes",)),
+     "has no 'labels' array, and cwgan-gp is conditional", "train an unconditional backend such as dcgan", None),
     ("required-missing", ["train", "--backend", "dcgan", "--out", "x"], "required: --data", "--help", None),
     ("command-unknown", ["trian"], "invalid choice: 'trian'", "choose from", None),
     ("config-json-unknown-key", SAMPLE + ["--model", "{d}/badtop"], "unknown key 'clas_names'",
      "Did you mean 'class_names'", None),
     ("config-json-backend-key", SAMPLE + ["--model", "{d}/badkey"], "unknown config key 'widht'",
      "Did you mean 'width'", None),
+    ("config-json-backend-misspelt", SAMPLE + ["--model", "{d}/badbackend"], "names the wrong one",
+     "Did you mean 'cwgan-gp'", None),
+    ("config-json-backend-newer", SAMPLE + ["--model", "{d}/newbackend"], "written by gan-augment 99.0, newer",
+     "pip install -U gan-augment", None),
     ("sample-out-suffix", SAMPLE + ["--out", "{d}/s.jpg"], "--out must end in .png", ".npz", None),
     ("sample-out-under-a-file", SAMPLE + ["--out", "{d}/tiny.npz/s.png"], "cannot write", "tiny.npz/s.png: a part of that path is a file, not a folder", None),
     ("sample-class-misspelt", SAMPLE + ["--class", "sqare"], "unknown class 'sqare'", "Did you mean 'square'", None),
@@ -191,6 +212,10 @@ API_CASES = [
      "unknown device 'gpu'", "Available here:"),
     ("fit-setting-misspelt", lambda f: _tiny(f).fit(f / "tiny.npz", steps=1, lr_gg=1e-4), ga.ConfigError,
      "unknown training setting 'lr_gg'", "Did you mean 'lr_g'"),
+    ("fit-unlabelled-conditional", lambda f: ga.create("cwgan-gp", **{"image_size": 16, "width": 8}).fit(
+        f / "unlabelled.npz", steps=1), ga.DataError, "no 'labels' array", "add labels and class_names"),
+    ("fit-checkpoint-minutes-negative", lambda f: _tiny(f).fit(f / "tiny.npz", steps=1, checkpoint_minutes=-2),
+     ga.ConfigError, "checkpoint_minutes must be", ">= 0 (0: off)"),
     ("fit-steps-zero", lambda f: _tiny(f).fit(f / "tiny.npz", steps=0), ga.ConfigError, "steps", "positive integer"),
     ("sample-negative", lambda f: _tiny(f).sample(-1), ga.ConfigError, "got -1", "non-negative integer"),
     ("sample-class-misspelt", lambda f: _tiny(f).sample(2, labels="sqare"), ga.ConfigError,

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gan_augment as ga
+from gan_augment.core.folder import load_folder
 from gan_augment.core.serialization import read_safetensors, read_safetensors_metadata
-from gan_augment.hub.folder import load_folder
 from gan_augment.training.checkpoint import CHECKPOINT_NAME
 from gan_augment.training.loop import Trainer
 

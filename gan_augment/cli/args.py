@@ -60,3 +60,14 @@ def device(text: str) -> str:
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def minutes(text: str) -> float:
+    """A number of minutes >= 0 (0 means "off"), e.g. 10 or 2.5."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of minutes, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or more minutes, got {text}")
+    return value

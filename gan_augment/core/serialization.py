@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -64,6 +65,15 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], what: str = "
             "the config.json saved beside them."
         )
     module.load_state_dict(state, strict=True)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The file's sha256 (hex), read in 1 MiB chunks: the one hash of every file gan-augment pins."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
