@@ -1,8 +1,8 @@
 """The time estimate printed before the first arm trains, and the run's time at the end.
 
 Measured, as the trainer's estimate is (gan_augment.training.timing): a throwaway copy of the
-recipe's model takes one untimed warm-up step and ``TIMED_STEPS`` timed ones on real training
-images, then scores one batch; the estimate multiplies those by the steps and images still to do.
+recipe's model takes the trainer's ``WARMUP_STEPS`` untimed warm-up steps and ``TIMED_STEPS``
+timed ones on real training images, then scores one batch; the estimate multiplies those by the steps and images still to do.
 The throwaway model touches no stored run, seed or RNG the runs use (it has its own generator).
 """
 
@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from gan_augment.training.timing import TIMED_STEPS, format_duration, synchronize
+from gan_augment.training.timing import TIMED_STEPS, WARMUP_STEPS, format_duration, synchronize
 
 from .data import Images
 from .train import PRECISIONS, Recipe
@@ -38,8 +38,8 @@ def seconds_per_step_and_image(recipe: Recipe, images: Images, num_classes: int,
         x_all = images.images.float().div(127.5).sub(1)
         y_all = torch.as_tensor(images.labels)
         start = 0.0
-        for step in range(TIMED_STEPS + 1):
-            if step == 1:
+        for step in range(WARMUP_STEPS + TIMED_STEPS):
+            if step == WARMUP_STEPS:
                 synchronize(device)
                 start = time.perf_counter()
             idx = torch.as_tensor(rng.choice(len(images), b, replace=len(images) < b))
