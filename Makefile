@@ -7,8 +7,8 @@ DEMO_STEPS ?= 800
 BIN := $(VENV)/bin
 
 # the tests whose paths differ in bf16: trainer, resume, cards, the conformance kit
-PRECISION_TESTS ?= tests/test_trainer.py tests/test_reliability.py tests/test_hub.py tests/test_conformance.py \
-	tests/test_precision.py
+PRECISION_TESTS ?= tests/test_trainer.py tests/test_reliability.py tests/test_interrupts.py tests/test_resume_checks.py \
+	tests/test_hub.py tests/test_conformance.py tests/test_precision.py
 
 .PHONY: install demo test test-precision test-bf16 test-all lint docs benchmark clean
 
