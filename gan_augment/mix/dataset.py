@@ -20,7 +20,7 @@ import torch
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError, DataError
 from gan_augment.core.layout import fit_images
-from gan_augment.mix.bank import chunk_seed
+from gan_augment.mix.draws import chunk_seed
 from gan_augment.mix.filters import SampleFilter, draw_accepted
 from gan_augment.mix.forms import ImageForm, _convert_label
 from gan_augment.mix.labels import (
