@@ -362,7 +362,7 @@ def test_monai_paths_get_a_clear_error():
     data = [{"image": f"/data/{i}.png", "label": int(v)} for i, v in enumerate(labels_from([4, 1]))]
     mix = SyntheticMix(Dataset(data, transform=lambda d: d), FakeConditional(image_size=16, class_names=["0", "1"]),
                        ratio=None)
-    with pytest.raises(ga.DataError, match="GenerativeReplaced after LoadImaged"):
+    with pytest.raises(ga.DataError, match="does not start with MONAI.s LoadImage"):
         mix[len(mix) - 1]
 
 
