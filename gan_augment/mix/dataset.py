@@ -28,6 +28,7 @@ from gan_augment.mix.labels import (
     dataset_labels,
     label_name,
     match_class,
+    names_hint,
 )
 from gan_augment.mix.pipeline import Steps, dataset_steps, loaded_item
 from gan_augment.mix.plan import ClassPlan, MixPlan
@@ -142,7 +143,7 @@ class SyntheticMix(torch.utils.data.Dataset):
         if unmatched:
             hint = ""
             if self.class_names_ is None and not isinstance(next(iter(stats)), str):
-                hint = " The dataset carries no class names: pass class_names=[...] (in label order)."
+                hint = " " + names_hint(list(stats), self.augmenter.class_names)
             raise ConfigError(
                 f"the augmenter cannot make dataset classes {unmatched}: it knows "
                 f"{self.augmenter.class_names}.{hint} Map them with class_map={{'dataset class': "

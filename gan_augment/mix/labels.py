@@ -142,6 +142,15 @@ def dataset_class_names(base, label_key: str = "label") -> list[str] | None:
     return None
 
 
+def names_hint(labels: Sequence[int], model_names: Sequence[str]) -> str:
+    """The one argument to add when a dataset has integer labels only: its class names."""
+    n = max(int(v) for v in labels) + 1
+    example = list(model_names) if len(model_names) == n else [f"<name of {i}>" for i in range(n)]
+    return (f"The dataset's labels are integers 0..{n - 1} and it carries no class names: add "
+            f"class_names={example!r} to SyntheticMix(...), the names of labels 0..{n - 1} in label "
+            "order (e.g. the class folder names, sorted).")
+
+
 def label_name(label: Any, names: Sequence[str] | None) -> str:
     """A label's class name: strings are names; ints index ``names``, or are their own name."""
     if isinstance(label, str):
@@ -190,3 +199,37 @@ def class_for(augmenter: GenerativeAugmenter, label: Any, class_names: Sequence[
         raise ConfigError(f"the model cannot make class {name!r}: it knows {augmenter.class_names}. "
                           "Pass class_map={'dataset class': 'model class'}.")
     return idx
+
+
+def _plain(label: Any) -> Any:
+    if torch.is_tensor(label) or isinstance(label, np.ndarray):
+        return label.item() if (label.numel() if torch.is_tensor(label) else label.size) == 1 else label
+    return label.item() if isinstance(label, np.generic) else label
+
+
+def chosen_classes(classes: Any, augmenter: GenerativeAugmenter, class_names: Sequence[str] | None,
+                   class_map: Mapping | None) -> set:
+    """The dataset classes (labels and names) a transform acts on, each checked to be one the model
+    can make; ``classes=None`` means every class, each checked when an item of it comes."""
+    if isinstance(classes, (str, int)):
+        classes = [classes]
+    out = set()
+    for c in classes:
+        name = label_name(c, class_names)
+        found, idx = match_class(c, name, augmenter, class_map)
+        if not found and not isinstance(c, str) and class_names is None and not class_map:
+            found, idx = 0 <= int(c) < len(augmenter.class_names), int(c)
+        if not found or idx is None:
+            raise ConfigError(f"classes= names {c!r}, which the model cannot make: it knows "
+                              f"{augmenter.class_names}. Give classes the dataset classes to replace "
+                              "(names or labels), or map them with class_map={'dataset class': 'model class'}.")
+        out.update({c, name} if isinstance(c, str) else {int(c), name})
+    return out
+
+
+def acts_on(label: Any, chosen: set | None, class_names: Sequence[str] | None) -> bool:
+    """Whether an item of ``label`` is one to replace (``chosen`` None: every class)."""
+    if chosen is None:
+        return True
+    label = _plain(label)
+    return label in chosen or label_name(label, class_names) in chosen
