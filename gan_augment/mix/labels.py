@@ -224,6 +224,8 @@ def chosen_classes(classes: Any, augmenter: GenerativeAugmenter, class_names: Se
                               f"{augmenter.class_names}. Give classes the dataset classes to replace "
                               "(names or labels), or map them with class_map={'dataset class': 'model class'}.")
         out.update({c, name} if isinstance(c, str) else {int(c), name})
+        if class_names is None and not class_map:  # then an int label is the model's class index
+            out.add(idx)
     return out
 
 
