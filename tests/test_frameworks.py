@@ -20,7 +20,7 @@ import gan_augment as ga
 
 timm_data = pytest.importorskip("timm.data")
 monai = pytest.importorskip("monai")
-from monai.data import CacheDataset, DataLoader, Dataset  # noqa: E402
+from monai.data import CacheDataset, DataLoader, Dataset, PersistentDataset  # noqa: E402
 from monai.data import ImageDataset as MonaiImageDataset  # noqa: E402
 from monai.transforms import (  # noqa: E402
     Compose,
@@ -223,14 +223,15 @@ def test_monai_101_dataset_of_file_dicts(folders):
     assert counts == {(0, "basophil"): 4, (1, "eosinophil"): 6, (2, "neutrophil"): 6}
 
 
-@pytest.mark.parametrize("cached", [False, True])
-def test_monai_dict_pipeline_orientation(folders, cached):
+@pytest.mark.parametrize("kind", ["Dataset", "CacheDataset", "PersistentDataset"])
+def test_monai_dict_pipeline_orientation(folders, kind, tmp_path):
     data = dict_data(folders)
     transform = Compose([LoadImaged(keys="image", image_only=True), EnsureChannelFirstd(keys="image"),
                          ScaleIntensityd(keys="image")])
     files, labels = [d["image"] for d in data], [d["label"] for d in data]
-    make = (lambda: CacheDataset(data, transform=transform, progress=False)) if cached else \
-        (lambda: Dataset(data, transform=transform))
+    make = {"Dataset": lambda: Dataset(data, transform=transform),
+            "CacheDataset": lambda: CacheDataset(data, transform=transform, progress=False),
+            "PersistentDataset": lambda: PersistentDataset(data, transform=transform, cache_dir=tmp_path)}[kind]
     mix, path = picture_mix(files, labels, make)
     out = mix[len(mix) - 1]["image"]
     real = transform({"image": path})["image"]

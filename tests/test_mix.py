@@ -394,3 +394,12 @@ def test_ratio_a_hair_below_one_means_no_cap():
 
     assert ratio_cap(5, 0.9999999999999999) is None
     assert ratio_cap(5, 0.5) == 5 and ratio_cap(4, 1 / 3) == 2
+
+
+def test_integer_labels_without_names_get_the_one_argument_to_add():
+    y = labels_from([10, 4, 2])
+    aug = FakeConditional(image_size=16, class_names=["a", "b", "c"])
+    with pytest.raises(ga.ConfigError) as err:
+        SyntheticMix(LabelsOnly(y, None), aug)  # as many labels as model classes: their names, to check
+    assert "add class_names=['a', 'b', 'c'] to SyntheticMix(...)" in str(err.value)
+    assert SyntheticMix(LabelsOnly(y, None), aug, class_names=["a", "b", "c"]).plan.synthetic == {"a": 0, "b": 5, "c": 5}

@@ -43,8 +43,14 @@ class SyntheticMix(torch.utils.data.Dataset):
     Items ``0..len(base)-1`` are ``base``'s own; after them come the synthetic items, class by
     class, in the form of ``base``'s items (PIL image, HWC or CHW array, tensor, MONAI dict with a
     MetaTensor). A transform is applied to synthetic items as to real ones: ``transform=`` (applied
-    to both; ``base`` then yields raw items), or else ``base.transform`` (torchvision and MONAI
-    datasets), which ``base`` already applies to its own items.
+    to both; ``base`` then yields raw items), or else the one ``base`` applies to its own items,
+    whatever it calls it (``transform``: torchvision, timm, MONAI; ``transforms``: MONAI's MedNIST
+    tutorial). A MONAI Compose that starts by loading files (``LoadImage(d)``) runs on synthetic
+    images from the step after the loaders, and they are made in the loaded real images' form
+    (orientation, dtype, value range, layout): a synthetic image has no file to load.
+
+    Labels and class names are read without decoding an image (``.targets``/``.labels``,
+    ``.classes``, timm's ``reader``, MONAI's list of dicts and their ``"class_name"``).
 
     Args:
         strategy: imbalanced-learn ``sampling_strategy`` for over-sampling: "minority",
@@ -58,7 +64,7 @@ class SyntheticMix(torch.utils.data.Dataset):
             2-core CPU and every 2 epochs 3.1% (benchmarks/mixer_overhead.py, docs/performance.md).
         bank_batch: images per forward pass (and per bank chunk).
         return_synthetic_flag: append ``is_synthetic`` to tuples, or add it as a dict key.
-        label_fn: ``label_fn(base) -> labels`` when ``base`` has no ``.targets``/``.labels``.
+        label_fn: ``label_fn(base) -> labels`` when ``base`` carries its labels nowhere above.
         class_map: dataset class (name or label) -> augmenter class (name or index), or None to
             add nothing for that class. Other classes are matched by name.
         class_names: names of ``base``'s integer labels when ``base`` does not carry them.
