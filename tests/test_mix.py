@@ -402,4 +402,4 @@ def test_integer_labels_without_names_get_the_one_argument_to_add():
     with pytest.raises(ga.ConfigError) as err:
         SyntheticMix(LabelsOnly(y, None), aug)  # as many labels as model classes: their names, to check
     assert "add class_names=['a', 'b', 'c'] to SyntheticMix(...)" in str(err.value)
-    assert SyntheticMix(LabelsOnly(y, None), aug, class_names=["a", "b", "c"]).plan.synthetic == {"a": 0, "b": 5, "c": 5}
+    assert SyntheticMix(LabelsOnly(y, None), aug, class_names=["a", "b", "c"]).plan.synthetic == {"a": 0, "b": 4, "c": 2}  # ratio=0.5 caps
