@@ -2,8 +2,9 @@
 mix their samples into timm, MONAI and albumentations training pipelines.
 
 This module is a lazy facade (PEP 562): ``import gan_augment`` loads nothing heavy, and each public
-name loads its own subpackage on first use. The layers below it (core, training, gan, hub, mix,
-eval, adapters, testing, cli) never import this facade, so no import can close a circle;
+name loads its own subpackage on first use. The package's modules (core, training, gan, hub, mix,
+eval, the adapters and testing; not the cli, which is the user's side) never import this facade,
+so no import can close a circle; pyproject.toml's import-linter contract checks it and
 docs/architecture.md draws the picture.
 """
 
@@ -25,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "DataError": "gan_augment.core.errors",
     "ModelLoadError": "gan_augment.core.errors",
     "PluginError": "gan_augment.core.errors",
+    "WriteError": "gan_augment.core.errors",
     "TrainingDiverged": "gan_augment.core.errors",
     "hookimpl": "gan_augment.core.hookspecs",
     "hookspec": "gan_augment.core.hookspecs",
@@ -43,9 +45,10 @@ _EXPORTS: dict[str, str] = {
     "StepContext": "gan_augment.training.config",
     "Trainer": "gan_augment.training.loop",
     "CHECKPOINT_NAME": "gan_augment.training.checkpoint",
+    "TrainingInterrupted": "gan_augment.training.interrupts",
     "AdversarialAugmenter": "gan_augment.gan.adversarial",
     # hub, mixer
-    "from_pretrained": "gan_augment.hub.pretrained",
+    "from_pretrained": "gan_augment.core.folder",
     "SyntheticMix": "gan_augment.mix.dataset",
     # judging
     "efficacy": "gan_augment.eval.efficacy",
@@ -95,13 +98,15 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         ModelLoadError,
         PluginError,
         TrainingDiverged,
+        WriteError,
     )
+    from gan_augment.core.folder import from_pretrained
     from gan_augment.core.hookspecs import hookimpl, hookspec
     from gan_augment.core.registry import backend_info, create, list_backends, register_plugin
     from gan_augment.eval.efficacy import efficacy
     from gan_augment.gan.adversarial import AdversarialAugmenter
-    from gan_augment.hub.pretrained import from_pretrained
     from gan_augment.mix.dataset import SyntheticMix
     from gan_augment.training.checkpoint import CHECKPOINT_NAME
     from gan_augment.training.config import StepContext, TrainConfig
+    from gan_augment.training.interrupts import TrainingInterrupted
     from gan_augment.training.loop import Trainer

@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - monai is a dependency
 
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError, DataError
-from gan_augment.hub.pretrained import from_pretrained
+from gan_augment.core.folder import from_pretrained
 from gan_augment.mix.draws import check_probability, resolve_augmenter, synthesize
 from gan_augment.mix.labels import acts_on, chosen_classes, class_for
 

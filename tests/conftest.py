@@ -2,17 +2,66 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from gan_augment.training.precision import cpu_has_native_bf16 as detect_native_bf16  # never forced
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+#: the suite's torch thread count: every test starts with it, and tests that compare two runs
+#: (one of them in a subprocess) give it to both sides
+THREADS = min(2, torch.get_num_threads())
+#: GAN_AUGMENT_TEST_PRECISION=bf16 (or fp32) makes precision="auto" choose that format, as if the
+#: CPU did (or did not) compute bf16 natively, so the bf16 paths run on AVX2 machines too
+FORCED_PRECISION = os.environ.get("GAN_AUGMENT_TEST_PRECISION", "").strip().lower() or None
 
 
 def pytest_configure(config):
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    if FORCED_PRECISION not in (None, "bf16", "fp32"):
+        raise pytest.UsageError(f"GAN_AUGMENT_TEST_PRECISION must be bf16 or fp32, got {FORCED_PRECISION!r}.")
+    torch.set_num_threads(THREADS)
+
+
+def pytest_report_header(config):
+    forced = f"; forced to {FORCED_PRECISION} by GAN_AUGMENT_TEST_PRECISION" if FORCED_PRECISION else ""
+    return (f"torch {torch.__version__}, {THREADS} threads; this CPU has native bf16: "
+            f"{detect_native_bf16()}{forced}")
+
+
+def auto_precision() -> str:
+    """What precision="auto" resolves to on the CPU in this test session ("bf16" or "fp32"): the
+    trainer's own detection, or the forced format. Tests that compare two runs pass it to both."""
+    from gan_augment.training.precision import resolve_precision
+
+    return "fp32" if resolve_precision("auto", torch.device("cpu")) is None else "bf16"
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_state(monkeypatch):
+    """No test leaks global torch state into the next: threads, default dtype, deterministic
+    algorithms, anomaly mode, grad mode and the global RNGs (torch, numpy) are put back. Under
+    GAN_AUGMENT_TEST_PRECISION the hardware detection behind precision="auto" is replaced."""
+    if FORCED_PRECISION is not None:
+        from gan_augment.training import precision
+
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: FORCED_PRECISION == "bf16")
+    saved = (torch.get_num_threads(), torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(), torch.is_anomaly_enabled(),
+             torch.is_grad_enabled(), torch.random.get_rng_state(), np.random.get_state())
+    yield
+    threads, dtype, det, warn_only, anomaly, grad, rng, np_rng = saved
+    torch.set_num_threads(threads)
+    torch.set_default_dtype(dtype)
+    torch.use_deterministic_algorithms(det, warn_only=warn_only)
+    torch.autograd.set_detect_anomaly(anomaly)
+    torch.set_grad_enabled(grad)
+    torch.random.set_rng_state(rng)
+    np.random.set_state(np_rng)
 
 
 def imbalanced_pbc_rows(z) -> np.ndarray:
@@ -72,3 +121,29 @@ def shared_data() -> Path:
     if not (SHARED / "pbc_bloodcell_64.npz").exists():
         pytest.skip("../shared/data is not present")
     return SHARED
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(kib, read_only=False)``: a real filesystem that fills up, a tmpfs of that size
+    mounted under tmp_path (needs root; the test is skipped with the reason otherwise)."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(kib: int, read_only: bool = False) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        opts = f"size={kib}k" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)

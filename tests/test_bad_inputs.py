@@ -39,6 +39,10 @@ def files(tmp_path_factory):
     (d / "corrupt.npz").write_bytes((d / "tiny.npz").read_bytes()[:200])  # truncated zip
     with open(d / "bare.npz", "wb") as f:  # np.save of one array, named .npz
         np.save(f, images)
+    np.savez(d / "unlabelled.npz", images=images)  # images only: no labels, no class names
+    assert main(["train", "--backend", "dcgan", "--data", str(d / "tiny.npz"), "--classes", "disc",  # a run to resume
+                 "--image-size", "16", "--steps", "2", "--stop-at", "1", "--batch-size", "8", "--out", str(d / "done"),
+                 "--quiet", "--opt", "width=8", "--opt", "latent_dim=8"]) == 0
     model = ga.create("cwgan-gp", image_size=16, width=8, latent_dim=8, embed_dim=4,
                       class_names=["disc", "square"])
     model.save_pretrained(d / "model", card=False)
@@ -74,6 +78,7 @@ def train(*extra: str, drop: tuple[str, ...] = ()) -> list[str]:
     return argv + list(extra)
 
 
+RESUME = ["train", "--data", "{d}/tiny.npz", "--classes", "disc", "--out", "{d}/done", "--resume", "--quiet"]
 SAMPLE = ["sample", "--model", "{d}/model", "-n", "2", "--out", "{d}/s.png"]
 EVAL = ["evaluate", "--model", "{d}/model", "--data", "{d}/tiny.npz", "--extractor", "pbc-domain-cnn",
         "--out", "{d}/r.json"]
@@ -90,6 +95,8 @@ CLI_CASES = [
     ("sample-n-not-a-number", SAMPLE + ["-n", "many"], "argument -n", "whole number", None),
     ("steps-zero", train("--steps", "0"), "argument --steps", "at least 1", None),
     ("batch-size-zero", train("--batch-size", "0"), "argument --batch-size", "at least 1", None),
+    ("epochs-zero", train("--epochs", "0", drop=("--steps",)), "argument --epochs", "above 0", None),
+    ("epochs-not-a-number", train("--epochs", "two", drop=("--steps",)), "argument --epochs", "a number", None),
     ("sample-every-negative", train("--sample-every", "-1"), "argument --sample-every", "0 or more", None),
     ("image-size-unsupported", train("--image-size", "18"), "image_size 18", "nearest supported sizes are 16 or 20", None),
     ("npz-is-a-pickle", train("--data", "{d}/pickled.npz"), "not an .npz archive", "np.savez(", None),
@@ -106,6 +113,16 @@ CLI_CASES = [
      "Did you mean 'lr_g'", None),
     ("opt-without-value", train("--opt", "width"), "--opt expects KEY=VALUE", "KEY=VALUE", None),
     ("resume-nothing", train("--resume", "--out", "{d}/empty-run"), "nothing to resume", "Drop --resume", None),
+    ("resume-changed-classes", RESUME + ["--classes", "square"], "class names ['disc'] -> ['square']",
+     "new --out folder", None),
+    ("resume-changed-image-size", RESUME + ["--image-size", "32"], "image size 16 -> 32", "new --out folder", None),
+    ("resume-changed-width", RESUME + ["--opt", "width=16"], "network setting width 8 -> 16", "new --out folder", None),
+    ("checkpoint-minutes-negative", train("--checkpoint-minutes", "-1"), "argument --checkpoint-minutes",
+     "0 (off) or more", None),
+    ("checkpoint-minutes-not-a-number", train("--checkpoint-minutes", "soon"), "argument --checkpoint-minutes",
+     "a number of minutes", None),
+    ("unlabelled-data-conditional", train("--backend", "cwgan-gp", "--data", "{d}/unlabelled.npz", drop=("--classes",)),
+     "has no 'labels' array, and cwgan-gp is conditional", "train an unconditional backend such as dcgan", None),
     ("required-missing", ["train", "--backend", "dcgan", "--out", "x"], "required: --data", "--help", None),
     ("command-unknown", ["trian"], "invalid choice: 'trian'", "choose from", None),
     ("config-json-unknown-key", SAMPLE + ["--model", "{d}/badtop"], "unknown key 'clas_names'",
@@ -113,6 +130,7 @@ CLI_CASES = [
     ("config-json-backend-key", SAMPLE + ["--model", "{d}/badkey"], "unknown config key 'widht'",
      "Did you mean 'width'", None),
     ("sample-out-suffix", SAMPLE + ["--out", "{d}/s.jpg"], "--out must end in .png", ".npz", None),
+    ("sample-out-under-a-file", SAMPLE + ["--out", "{d}/tiny.npz/s.png"], "cannot write", "tiny.npz/s.png: a part of that path is a file, not a folder", None),
     ("sample-class-misspelt", SAMPLE + ["--class", "sqare"], "unknown class 'sqare'", "Did you mean 'square'", None),
     ("evaluate-same-splits", EVAL + ["--split", "train"], "both 'train'", "--split test", None),
     ("evaluate-n-one", EVAL + ["-n", "1"], "-n must be at least 2", "at least 2", None),
@@ -181,6 +199,10 @@ API_CASES = [
      "unknown device 'gpu'", "Available here:"),
     ("fit-setting-misspelt", lambda f: _tiny(f).fit(f / "tiny.npz", steps=1, lr_gg=1e-4), ga.ConfigError,
      "unknown training setting 'lr_gg'", "Did you mean 'lr_g'"),
+    ("fit-unlabelled-conditional", lambda f: ga.create("cwgan-gp", **{"image_size": 16, "width": 8}).fit(
+        f / "unlabelled.npz", steps=1), ga.DataError, "no 'labels' array", "add labels and class_names"),
+    ("fit-checkpoint-minutes-negative", lambda f: _tiny(f).fit(f / "tiny.npz", steps=1, checkpoint_minutes=-2),
+     ga.ConfigError, "checkpoint_minutes must be", ">= 0 (0: off)"),
     ("fit-steps-zero", lambda f: _tiny(f).fit(f / "tiny.npz", steps=0), ga.ConfigError, "steps", "positive integer"),
     ("sample-negative", lambda f: _tiny(f).sample(-1), ga.ConfigError, "got -1", "non-negative integer"),
     ("sample-class-misspelt", lambda f: _tiny(f).sample(2, labels="sqare"), ga.ConfigError,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import gan_augment as ga
-from gan_augment.hub.folder import load_folder
+from gan_augment.core.folder import load_folder
 from gan_augment.testing.toy import toy_two_class_data
 from gan_augment.training.config import StepContext
 from gan_augment.training.loop import Trainer

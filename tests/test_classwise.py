@@ -8,7 +8,7 @@ from gan_augment_classwise import ClassWise, member_dirname
 
 import gan_augment as ga
 from gan_augment.core import registry
-from gan_augment.hub.folder import load_folder
+from gan_augment.core.folder import load_folder
 from gan_augment.testing.toy import toy_two_class_data
 from gan_augment.training.checkpoint import CHECKPOINT_NAME
 
@@ -109,3 +109,71 @@ def test_weights_for_the_wrong_number_of_classes_are_refused():
         m.load_state_dict(state)
     with pytest.raises(ga.ConfigError, match="no classes yet"):
         _cw().sample(2)
+
+
+def test_ctrl_c_in_a_later_class_names_it_and_resume_finishes(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    torch.manual_seed(0)
+    data = toy_two_class_data(8, 16, 1)
+    m = _cw(class_names=["dark", "bright"])
+    cls = type(m.model_for(1))
+    real = cls.generator_loss
+
+    def hooked(self, G, D, labels, ctx):
+        if self is m.model_for(1) and ctx.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, G, D, labels, ctx)
+
+    monkeypatch.setattr(cls, "generator_loss", hooked)
+    with pytest.raises(ga.TrainingInterrupted, match=r"class 2 of 2 \('bright'\): stopped at step 2 \(SIGINT\); "
+                                                     r"checkpoint at .*; classes finished: dark; continue with "
+                                                     r"--resume and the same --backend classwise") as info:
+        m.fit(data, out_dir=str(tmp_path), **{**TRAIN, "steps": 4, "checkpoint_every": 100})
+    assert info.value.checkpoint == tmp_path / member_dirname(1, "bright") / CHECKPOINT_NAME
+    assert json.loads((tmp_path / member_dirname(1, "bright") / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 2
+    monkeypatch.undo()
+    m2 = _cw(class_names=["dark", "bright"]).fit(data, out_dir=str(tmp_path), resume=True,
+                                                 **{**TRAIN, "steps": 4, "checkpoint_every": 100})
+    assert [m2.model_for(k).training_summary["steps"] for k in (0, 1)] == [4, 4]
+
+
+def test_cli_classwise_run_stopped_in_its_second_class_resumes_with_resume(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    import numpy as np
+
+    from gan_augment.cli import main
+
+    data = toy_two_class_data(8, 16, 1)
+    npz = tmp_path / "toy.npz"
+    np.savez(npz, images=data.tensor().permute(0, 2, 3, 1).numpy(), labels=data.labels,
+             class_names=np.array(data.class_names))
+    out = tmp_path / "run"
+    argv = ["train", "--backend", "classwise", "--data", str(npz), "--steps", "3", "--out", str(out), "--quiet",
+            "--batch-size", "8", "--checkpoint-every", "100", "--opt", "backend=dcgan", "--opt", "width=8",
+            "--opt", "latent_dim=8"]
+    dcgan = ga.backend_info("dcgan").cls
+    real, calls = dcgan.generator_loss, []
+
+    def hooked(self, G, D, labels, ctx):
+        calls.append(ctx.step)
+        if len(calls) == 3 + 1:  # class 2's second step
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, G, D, labels, ctx)
+
+    monkeypatch.setattr(dcgan, "generator_loss", hooked)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert f"class 2 of 2 ({data.class_names[1]!r}): stopped at step 1 (SIGINT)" in err
+    assert "continue with --resume and the same --backend classwise" in err
+    monkeypatch.undo()
+    resume = [a for a in argv if a not in ("--steps", "3")] + ["--resume"]
+    assert main(resume) == 0
+    from gan_augment.training.checkpoint import read_trainer_state
+
+    steps = [read_trainer_state(out / member_dirname(k, c) / CHECKPOINT_NAME)["step"]
+             for k, c in enumerate(data.class_names)]
+    assert steps == [3, 3] and ga.from_pretrained(str(out)).class_names == data.class_names

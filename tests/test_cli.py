@@ -70,3 +70,37 @@ def test_train_classwise_from_the_cli(tiny_npz, tmp_path):
                  "--opt", "width=8", "--opt", "latent_dim=8"]) == 0
     assert main(["sample", "--model", str(out), "-n", "2", "--class", "square", "--out", str(tmp_path / "s.npz")]) == 0
     assert np.load(tmp_path / "s.npz")["labels"].tolist() == [1, 1]
+
+
+def test_an_import_error_of_our_own_sub_command_module_surfaces(monkeypatch):
+    import gan_augment.cli as cli
+
+    real = cli.importlib.import_module
+
+    def broken(name):
+        if name == "gan_augment.cli.evaluate":
+            raise ImportError("cannot import name 'evaluate' from 'gan_augment.eval.evaluate'",
+                              name="gan_augment.eval.evaluate")
+        return real(name)
+
+    monkeypatch.setattr(cli.importlib, "import_module", broken)
+    with pytest.raises(ImportError, match="cannot import name 'evaluate'"):
+        cli.build_parser()
+
+
+def test_a_missing_optional_dependency_skips_its_commands_with_a_note(monkeypatch, capsys):
+    import gan_augment.cli as cli
+
+    real = cli.importlib.import_module
+
+    def missing(name):
+        if name == "gan_augment.cli.efficacy":
+            raise ModuleNotFoundError("No module named 'imblearn'", name="imblearn")
+        return real(name)
+
+    monkeypatch.setattr(cli.importlib, "import_module", missing)
+    parser = cli.build_parser()
+    err = capsys.readouterr().err
+    assert "gan_augment.cli.efficacy are unavailable because the module imblearn is not installed" in err
+    assert "install the package that provides imblearn" in err
+    assert parser.parse_args(["models"]).func is not None  # the hub commands are still there

@@ -106,3 +106,25 @@ def test_a_dataset_is_decoded_once_per_training_size(tiny_npz):
     assert a.tensor() is gdata.as_dataset(ds, image_size=32, channels=3).tensor()
     assert gdata.as_dataset(ds) is ds
     assert gdata.as_dataset(ds, image_size=16, channels=1).tensor().shape == (48, 1, 16, 16)
+
+
+def test_a_file_without_labels_is_one_class_only_for_unconditional_backends(tmp_path, capsys):
+    from conftest import make_two_class_images
+
+    import gan_augment as ga
+    from gan_augment.cli import main
+
+    images, _ = make_two_class_images(6)
+    path = tmp_path / "images_only.npz"
+    np.savez(path, images=images)
+    ds = ga.load_dataset(path)
+    assert ds.labelled is False and ds.class_names == ["0"]
+    assert ds.subset([0, 1]).labelled is False and ga.as_dataset(ds, image_size=8).labelled is False
+    assert ga.load_dataset(path.parent / "images_only.npz", classes=["0"]).labelled is False
+    with pytest.raises(ga.DataError, match="no 'labels' array, and cwgan-gp is conditional"):
+        ga.create("cwgan-gp", image_size=16, width=8).adopt_layout(ds)
+    assert ga.create("dcgan", width=8).adopt_layout(ds).endswith("; no labels: one class")
+    assert main(["train", "--backend", "dcgan", "--data", str(path), "--steps", "1", "--out", str(tmp_path / "run"),
+                 "--quiet", "--batch-size", "4", "--opt", "width=8", "--opt", "latent_dim=8"]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first == "data: 12 RGB images 16x16 -> model 3 channels, 16 px; no labels: one class"

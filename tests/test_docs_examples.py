@@ -88,6 +88,8 @@ OPTED_OUT = {
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^\s`]*)")
 MARKER = re.compile(r"^\s*<!--\s*not-run:\s*(.*?)\s*-->\s*$")
 MAKE = re.compile(r"^\s*make\s+(demo|test)\b")
+#: the first line of a shell block that runs gan-augment or python: the environment `make` created
+ACTIVATE = re.compile(r"^\s*(source|\.) \.venv/bin/activate\b")
 
 
 @dataclass
@@ -104,7 +106,8 @@ class Block:
 
     @property
     def first_line(self) -> str:
-        return next((ln for ln in self.code.splitlines() if ln.strip()), "")
+        """The block's first command, past the line that activates the environment."""
+        return next((ln for ln in self.code.splitlines() if ln.strip() and not ACTIVATE.match(ln)), "")
 
 
 def extract_blocks(text: str, page: str = "<page>") -> list[Block]:
@@ -204,6 +207,7 @@ def repo_unchanged():
 def copy_repo(dest: Path) -> Path:
     repo = dest / "repo"
     shutil.copytree(ROOT, repo, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED))
+    (repo / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)  # what `activate` finds
     (dest / "shared").symlink_to(SHARED.resolve(), target_is_directory=True)
     return repo
 
@@ -311,3 +315,18 @@ def test_make_blocks_are_skipped_only_when_they_hold_only_make():
 def test_a_marker_without_a_reason_is_an_error():
     with pytest.raises(ValueError, match="reason"):
         extract_blocks("<!-- not-run: -->\n```bash\nls\n```\n")
+
+
+def test_every_shell_block_that_runs_our_tools_activates_the_environment_first():
+    """A reader pastes a block into a fresh shell: `gan-augment` and the project's python are in
+    .venv, so a block that calls them starts by activating it (make and pip blocks need not)."""
+    tools = re.compile(r"^\s*(\S+=\S+\s+)*(gan-augment|python3?|torchrun)\b")
+    missing = []
+    for page in PAGES:
+        for block in page_blocks(page):
+            if block.lang not in SHELL:
+                continue
+            commands = [c for _, c in shell_commands(block.code)]
+            if any(tools.match(c) for c in commands) and not ACTIVATE.match(commands[0]):
+                missing.append(block.where)
+    assert not missing, f"shell blocks that do not start with `source .venv/bin/activate`: {missing}"

@@ -122,7 +122,9 @@ def logged_fit(log, real=runner_mod.fit_and_evaluate):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """One full run: 2 ratio candidates (selection on validation), 5 arms, 2 seeds."""
+    """One full run: 2 ratio candidates (selection on validation), 5 arms, 2 seeds; on one thread,
+    as the tests that use it (the thread count is put back after the run)."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     log: list[str] = []
     train = make_split([20, 12, 4], 0)
@@ -135,6 +137,7 @@ def tiny_run(tmp_path_factory):
                        selection_seeds=1, minority="b", out=out, setting="tiny", **FAST)
     finally:
         mp.undo()
+        torch.set_num_threads(threads)
     return res, log, train, test, out
 
 

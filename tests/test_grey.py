@@ -330,3 +330,14 @@ def test_example_scripts_train_a_one_channel_network_on_grey_data(grey_model, gr
     assert "step 2/2" in res.stdout and "test accuracy" in res.stdout
     if script == "timm_train.py":
         assert f"{size}x{size}, 1 channel(s)" in res.stdout and "SyntheticMix plan" in res.stdout
+
+
+def test_the_pixel_scale_rules_invert_each_other():
+    from gan_augment.core.layout import signed_to_unit, uint8_to_signed
+
+    u8 = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    signed = uint8_to_signed(u8)
+    assert signed.dtype == torch.float32 and signed.min() == -1 and signed.max() == 1
+    assert torch.equal((signed_to_unit(signed) * 255).round().to(torch.uint8), u8)
+    assert torch.equal(signed_to_unit(torch.tensor([-3.0, -1.0, 0.0, 1.0, 3.0])),
+                       torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))

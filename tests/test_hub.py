@@ -15,15 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import auto_precision
 from safetensors.torch import load_file, save_file
 
 import gan_augment as ga
-from gan_augment.core.download import local_path
 from gan_augment.core.errors import ConfigError, ModelLoadError
-from gan_augment.core.format import FORMAT_VERSION, sha256_file
-from gan_augment.hub.folder import load_folder
+from gan_augment.core.folder import find, load_folder, local_path
+from gan_augment.core.format import FORMAT_VERSION
+from gan_augment.core.serialization import sha256_file
+from gan_augment.core.short_names import load_index
 from gan_augment.hub.index import add_to_index, remove_from_index
-from gan_augment.hub.resolve import load_index, resolve
+from gan_augment.training import precision
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -116,7 +118,9 @@ def test_card_states_the_precision_and_diffaugment_of_the_training_run(tmp_path)
     data = ImageDataset(images, np.zeros(8, dtype=np.int64), ["all"])
     m.fit(data, steps=1, batch_size=4, diffaugment="translation", progress=False, out_dir=str(tmp_path / "run"))
     text = m.generate_model_card().text
-    assert "- precision: fp32 on cpu" in text and "- DiffAugment: translation" in text
+    chosen = precision.describe(precision.resolve_precision("auto", torch.device("cpu")), "auto", torch.device("cpu"))
+    assert chosen.startswith(auto_precision())  # what this CPU (or GAN_AUGMENT_TEST_PRECISION) chose
+    assert f"- precision: {chosen}" in text and "- DiffAugment: translation" in text
     plain = tiny()
     plain.training_summary = {"steps": 3}  # a summary from before these were recorded
     text = plain.generate_model_card().text
@@ -270,14 +274,14 @@ def test_tampered_bundle_is_not_used(saved, hub, caplog):
 def test_short_name_pins_its_revision(saved, hub):
     add_to_index(saved[1], "tiny-dcgan", "lab/tiny-dcgan", COMMIT, hub=hub)
     with pytest.raises(ConfigError, match="pinned to revision .* lab/tiny-dcgan@v2"):
-        resolve("tiny-dcgan", revision="v2")
+        find("tiny-dcgan", revision="v2")
 
 
 def test_local_folder_wins_over_short_name(saved, hub, tmp_path, monkeypatch):
     add_to_index(saved[1], "tiny-dcgan", "lab/tiny-dcgan", COMMIT, hub=hub)
     monkeypatch.chdir(tmp_path)
     shutil.copytree(saved[1], tmp_path / "tiny-dcgan-local")
-    assert resolve("tiny-dcgan-local") == Path("tiny-dcgan-local")
+    assert find("tiny-dcgan-local").folder == Path("tiny-dcgan-local")
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -339,7 +343,7 @@ def test_repository_index_is_valid_and_its_bundles_verify():
 
 def test_package_sees_the_repository_hub_folder(monkeypatch):
     """In the editable install gan_augment._hub is the repository's hub/ itself (no copy, no link)."""
-    from gan_augment.hub.resolve import hub_dir
+    from gan_augment.core.short_names import hub_dir
 
     monkeypatch.delenv("GAN_AUGMENT_HUB_DIR", raising=False)
     assert hub_dir() == ROOT / "hub" and (hub_dir() / "index.json").is_file()
@@ -452,7 +456,7 @@ def test_interrupted_save_keeps_the_folder_loadable_unlike_the_mixins(saved, mon
     """Why save_pretrained is ours: the mixin deletes config.json before writing the weights."""
     from huggingface_hub import ModelHubMixin
 
-    import gan_augment.core.format as fmt
+    import gan_augment.core.folder as fmt
 
     model, folder = saved
 

@@ -35,7 +35,9 @@ import torch
 
 import gan_augment as ga
 from gan_augment.core.errors import ModelLoadError
-from gan_augment.core.format import PUSH_FILES, sha256_file
+from gan_augment.core.folder import push_folder
+from gan_augment.core.format import PUSH_FILES
+from gan_augment.core.serialization import sha256_file
 from gan_augment.hub.index import add_to_index
 
 REPO = "lab/tiny-dcgan"
@@ -444,7 +446,7 @@ def test_push_refuses_a_broken_folder(fake_hub, hf, fake_push, model_dir, tmp_pa
     shutil.copytree(model_dir[1], bad)
     (bad / "model.safetensors").write_bytes(b"\x00" * 10)
     with pytest.raises(ModelLoadError):
-        ga.hub.push_folder(bad, "me/bad")
+        push_folder(bad, "me/bad")
     assert fake_push == []
 
 

@@ -65,7 +65,7 @@ def sources():
 
 def test_there_is_code_to_check():
     names = {f.name for f in sources()}
-    assert {"format.py", "folder.py", "resolve.py", "serialization.py", "checkpoint.py"} <= names
+    assert {"format.py", "folder.py", "short_names.py", "serialization.py", "checkpoint.py"} <= names
 
 
 @pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import detect_native_bf16
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -61,7 +62,7 @@ def test_native_bf16_is_detected_from_capabilities_not_the_vendor(monkeypatch, c
             return onednn
 
     monkeypatch.setattr(torch.ops, "mkldnn", Ops, raising=False)
-    assert precision.cpu_has_native_bf16() is expected
+    assert detect_native_bf16() is expected  # the real detection, even when the suite forces one
 
 
 def test_channels_last_auto_is_on_for_cpu_only_and_can_be_forced():
@@ -223,17 +224,76 @@ def test_sample_returns_an_ordinary_tensor_made_without_autograd():
 
 
 # ---- the time estimate ------------------------------------------------------------------------
+class FakeRun:
+    """A run whose step k takes ``seconds(k)``: the timer reads this clock, never the real one."""
+
+    def __init__(self, seconds):
+        self.seconds, self.now = seconds, 0.0
+
+    def lines(self, timer, steps):
+        said = []
+        for k in range(timer.first + 1, timer.first + steps + 1):
+            self.now += self.seconds(k)
+            line = timer.after_step(k)
+            if line:
+                said.append((k, line))
+        return said
+
+
 def test_time_estimate_is_printed_once_for_long_runs_only(monkeypatch):
     clock = iter(float(i) for i in range(100))
-    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))  # the default clock
     timer = timing.StepTimer(0, 10_000, CPU, "fp32 on cpu")
-    lines = [timer.after_step(s) for s in range(1, 20)]
+    lines = [timer.after_step(s) for s in range(1, 40)]
     said = [s for s in lines if s]
     assert len(said) == 1
-    # the clock ticks once per reading: 1 s over the 5 timed steps
-    assert "10,000 steps" in said[0] and "0.20 s/step" in said[0] and "33 min" in said[0]
+    # the clock ticks once per reading: 1 s over the 10 timed steps after the 5 warm-up steps
+    assert "10,000 steps" in said[0] and "0.10 s/step" in said[0] and "17 min" in said[0]
+    assert "(fp32 on cpu)" in said[0]
     short = timing.StepTimer(0, 20, CPU)
     assert not any(short.after_step(s) for s in range(1, 20))
+
+
+def test_time_estimate_leaves_out_the_warm_up_steps():
+    run = FakeRun(lambda k: 30.0 if k <= timing.WARMUP_STEPS else 0.2)  # slow start, then 0.2 s/step
+    said = run.lines(timing.StepTimer(0, 2_000, CPU, clock=lambda: run.now), 2_000)
+    assert len(said) == 1 and "at 0.20 s/step" in said[0][1] and "about 7 min for 2,000 steps" in said[0][1]
+
+
+def test_time_estimate_is_revised_once_the_rate_settles_far_from_it():
+    # 1.2 s/step over the first timed window, then 0.2: the case of a run estimated at 40 min
+    # that took 7; the estimate is revised once two windows agree, and only then
+    def seconds(k):
+        return 1.2 if k <= timing.WARMUP_STEPS + timing.TIMED_STEPS else 0.2
+
+    run = FakeRun(seconds)
+    timer = timing.StepTimer(0, 2_000, CPU, clock=lambda: run.now)
+    said = run.lines(timer, 2_000)
+    assert [k for k, _ in said] == [15, 75]  # windows end at 15, 35, 75: 35 is the first 0.2 window
+    assert "about 40 min for 2,000 steps at 1.20 s/step" in said[0][1]
+    assert said[1][1].startswith("revised: about 6 min left for the last 1,925 steps at 0.20 s/step")
+    real = sum(seconds(k) for k in range(1, 2_001))
+    revised_total = run_time_at(seconds, 75) + 1_925 * 0.2
+    assert abs(revised_total - real) <= 0.25 * real
+
+
+def run_time_at(seconds, step):
+    return sum(seconds(k) for k in range(1, step + 1))
+
+
+def test_a_steady_or_slightly_noisy_rate_is_not_revised():
+    steady = FakeRun(lambda k: 0.5)
+    assert len(steady.lines(timing.StepTimer(0, 5_000, CPU, clock=lambda: steady.now), 5_000)) == 1
+    noisy = FakeRun(lambda k: 0.5 + 0.1 * (k % 2))  # within the 25 % the estimate may be off
+    assert len(noisy.lines(timing.StepTimer(0, 5_000, CPU, clock=lambda: noisy.now), 5_000)) == 1
+
+
+def test_a_rate_that_alternates_is_revised_to_its_mean():
+    # 0.5 s/step and 0.8 s/step in blocks of 40: the first window sees only 0.5; the doubling
+    # windows average the blocks, settle near the mean 0.65 and revise the estimate to it
+    run = FakeRun(lambda k: 0.5 + 0.3 * (k // 40 % 2))
+    said = run.lines(timing.StepTimer(0, 5_000, CPU, clock=lambda: run.now), 5_000)
+    assert len(said) == 2 and "at 0.65 s/step" in said[1][1]
 
 
 @pytest.mark.parametrize("seconds,text", [(12, "12 s"), (600, "10 min"), (3 * 3600, "3.0 h")])

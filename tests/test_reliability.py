@@ -12,12 +12,13 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from conftest import THREADS, auto_precision
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gan_augment as ga
+from gan_augment.core.folder import load_folder
 from gan_augment.core.serialization import read_safetensors, read_safetensors_metadata
-from gan_augment.hub.folder import load_folder
 from gan_augment.training.checkpoint import CHECKPOINT_NAME
 from gan_augment.training.loop import Trainer
 
@@ -30,14 +31,18 @@ def gen_weights(m):
 
 
 def test_sigkill_mid_training_then_resume_loses_nothing_and_continues_exactly(tiny_npz, tmp_path):
+    """Both sides run with the suite's thread count and the precision "auto" chose here (the
+    subprocess cannot see a forced precision, so it is passed explicitly)."""
+    prec = auto_precision()
     torch.manual_seed(0)
     straight = ga.create("dcgan", **TINY)
-    Trainer(straight, steps=6, out_dir=str(tmp_path / "straight"), checkpoint_every=2, **FAST).fit(
-        ga.load_dataset(tiny_npz, classes=["disc"]))
+    Trainer(straight, steps=6, out_dir=str(tmp_path / "straight"), checkpoint_every=2, precision=prec,
+            **FAST).fit(ga.load_dataset(tiny_npz, classes=["disc"]))
     out = tmp_path / "killed"
     script = textwrap.dedent(f"""
         import os, signal, torch
         import gan_augment as ga
+        torch.set_num_threads({THREADS})
         torch.manual_seed(0)
         m = ga.create("dcgan", image_size=16, width=8, latent_dim=8)
         real_g = m.generator_loss
@@ -47,14 +52,14 @@ def test_sigkill_mid_training_then_resume_loses_nothing_and_continues_exactly(ti
             return real_g(G, D, labels, ctx)
         m.generator_loss = g_loss
         ga.Trainer(m, steps=6, out_dir={str(out)!r}, checkpoint_every=2, batch_size=8, progress=False,
-                   sample_every=0, log_every=1).fit(ga.load_dataset({str(tiny_npz)!r}, classes=["disc"]))
+                   sample_every=0, log_every=1, precision={prec!r}).fit(ga.load_dataset({str(tiny_npz)!r}, classes=["disc"]))
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert json.loads(read_safetensors_metadata(out / CHECKPOINT_NAME)["trainer_state"])["step"] == 4
     torch.manual_seed(99)
     resumed = ga.create("dcgan", **TINY)
-    Trainer(resumed, steps=6, out_dir=str(out), checkpoint_every=2, resume=True, **FAST).fit(
+    Trainer(resumed, steps=6, out_dir=str(out), checkpoint_every=2, resume=True, precision=prec, **FAST).fit(
         ga.load_dataset(tiny_npz, classes=["disc"]))
     a, b = gen_weights(straight), gen_weights(resumed)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
@@ -79,6 +84,42 @@ def test_checkpoint_rename_without_permission_keeps_previous(tiny_npz, tmp_path,
     monkeypatch.undo()
     assert (tmp_path / CHECKPOINT_NAME).read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def _pages(path) -> int:
+    return -(-path.stat().st_size // 4096)
+
+
+def test_checkpoint_on_a_really_full_disk_is_one_line_and_keeps_the_previous(tiny_npz, tmp_path, small_disk):
+    """A real full filesystem (tmpfs): safetensors, not the OS, raises there, and the user still
+    gets one line naming the checkpoint path and the fix."""
+    data = ga.load_dataset(tiny_npz, classes=["disc"])
+    probe = tmp_path / "probe"
+    Trainer(ga.create("dcgan", **TINY), steps=1, out_dir=str(probe), **FAST).fit(data)
+    used = sum(_pages(p) for p in probe.rglob("*") if p.is_file())
+    half_a_checkpoint = _pages(probe / CHECKPOINT_NAME) // 2
+    disk = small_disk(4 * (used + half_a_checkpoint))  # the run fits; a second checkpoint's temp file does not
+    t = Trainer(ga.create("dcgan", **TINY), steps=1, out_dir=str(disk / "run"), **FAST)
+    t.fit(data)
+    before = (disk / "run" / CHECKPOINT_NAME).read_bytes()
+    with pytest.raises(ga.WriteError) as caught:
+        t.save_checkpoint()
+    message = str(caught.value)
+    assert "\n" not in message and str(disk / "run" / CHECKPOINT_NAME) in message
+    assert "No space left on device" in message and "previous file there is untouched" in message
+    assert (disk / "run" / CHECKPOINT_NAME).read_bytes() == before
+    assert not [p for p in (disk / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_sample_into_a_read_only_folder_names_the_path_given(tmp_path, small_disk):
+    ga.create("dcgan", **TINY).save_pretrained(tmp_path / "model")
+    ro = small_disk(64, read_only=True)
+    proc = subprocess.run([sys.executable, "-m", "gan_augment", "sample", "--model", str(tmp_path / "model"),
+                           "-n", "4", "--out", str(ro / "grid.png")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line and f"cannot write {ro / 'grid.png'}: Read-only file system" in line, line
+    assert ".tmp" not in line and not list(ro.iterdir())
 
 
 def test_injected_nan_in_generator_stops_per_policy(tiny_npz, tmp_path):
@@ -195,3 +236,22 @@ def test_mixer_is_deterministic_when_workers_restart_each_epoch():
     a, b = epochs(0), epochs(2)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert not torch.equal(a[0], a[1])
+
+
+# ---- the suite itself leaks no global torch state -------------------------------------------------
+def test_a_test_that_changes_global_torch_state():
+    """Changes what the next test checks; conftest's autouse fixture must put it all back."""
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(12345)
+    np.random.seed(12345)
+
+
+def test_the_next_test_starts_from_the_suite_state():
+    assert torch.get_num_threads() == THREADS
+    assert torch.get_default_dtype() == torch.float32
+    assert not torch.are_deterministic_algorithms_enabled()
+    drawn = torch.rand(1).item()
+    torch.manual_seed(12345)
+    assert drawn != torch.rand(1).item()  # the global RNG was not left seeded at 12345

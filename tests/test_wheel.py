@@ -17,7 +17,7 @@ import torch
 from setuptools import find_packages
 
 import gan_augment as ga
-from gan_augment.hub.resolve import load_index
+from gan_augment.core.short_names import load_index
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ import json, logging, sys, torch
 logging.basicConfig(level=logging.INFO)
 import gan_augment as ga
 from gan_augment.eval.extractors import load_extractor
-from gan_augment.hub.resolve import bundled_hub_dir, load_index
+from gan_augment.core.short_names import bundled_hub_dir, load_index
 
 out = {"ga": ga.__file__, "hub": str(bundled_hub_dir()), "samples": {}, "modules": {},
        "editable_finder": any("Editable" in repr(f) for f in sys.meta_path)}
@@ -45,7 +45,7 @@ def test_package_list_in_pyproject_is_complete():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = set(find_packages(str(ROOT), include=["gan_augment", "gan_augment.*"]))
     found |= set(find_packages(str(ROOT / "plugins")))
-    assert listed == found | {"gan_augment._hub"}
+    assert listed == found | {"gan_augment._hub", "gan_augment._hub.extractors"}
 
 
 def test_wheel_ships_hub_and_works_offline_from_a_fresh_install(tmp_path):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from gan_augment.cli.args import OneLineParser, count, device, non_negative
+from gan_augment.cli.args import OneLineParser, count, device, minutes, non_negative, positive
 from gan_augment.core.errors import ConfigError, DataError, GanAugmentError, TrainingDiverged
 from gan_augment.core.naming import did_you_mean
+from gan_augment.training.interrupts import TrainingInterrupted
 
 # Command bodies import what they need when they run, so that `gan-augment --help` does not pay
 # for torch and every subpackage (a start-up cost, not a cycle: nothing below imports the CLI).
@@ -79,7 +82,17 @@ def _train(args) -> int:
     train_opts = {k: v for k, v in opts.items() if k in train_keys}
     model_opts = {k: v for k, v in opts.items() if k not in train_keys}
     backend = args.backend
-    if args.resume:
+    members = sorted(out.glob(f"*/{CHECKPOINT_NAME}")) if args.resume and not (out / CHECKPOINT_NAME).exists() else []
+    if members:  # a run of per-class models (classwise): each member checks its own checkpoint
+        if not backend:
+            raise ConfigError(f"{out} holds per-class runs ({len(members)} checkpoints); pass the run's --backend "
+                              "(e.g. classwise) and --opt settings with --resume.")
+        state = read_trainer_state(members[0])
+        saved = {k: v for k, v in state["train_config"].items()
+                 if k not in ("resume", "out_dir", "progress", "stop_at")}  # member 0 has the run's seed
+        train_opts = {**saved, **train_opts}
+        model_config = {"image_size": args.image_size, "channels": args.channels, **model_opts}
+    elif args.resume:
         ckpt = out / CHECKPOINT_NAME
         if not ckpt.exists():
             raise ConfigError(f"nothing to resume in {out}: no {CHECKPOINT_NAME}. Drop --resume to start a run.")
@@ -87,7 +100,9 @@ def _train(args) -> int:
         if backend and backend != state["backend"]:
             raise ConfigError(f"{out} is a {state['backend']!r} run; drop --backend or pass --backend {state['backend']}.")
         backend = state["backend"]
-        model_config = {**state["model_config"], **model_opts}
+        # a layout given again must match the run's: the trainer refuses a change, naming it
+        given = {k: v for k, v in (("image_size", args.image_size), ("channels", args.channels)) if v is not None}
+        model_config = {**state["model_config"], **given, **model_opts}
         # a staged run's --stop-at belongs to that invocation: resuming without one runs to the end
         saved = {k: v for k, v in state["train_config"].items()
                  if k not in ("resume", "out_dir", "progress", "stop_at")}
@@ -121,23 +136,26 @@ def _train(args) -> int:
                               f"{did_you_mean(key, train_keys)} Training settings: "
                               f"{', '.join(sorted(train_keys))}.") from exc
         raise
-    for line in [model.adopt_layout(data), *notes]:  # first: grey or RGB, which size
-        print(line, file=sys.stderr)
+    intro = [model.adopt_layout(data), *notes]  # first: grey or RGB, which size
     for key, val in (("steps", args.steps), ("epochs", args.epochs), ("seed", args.seed),
                      ("batch_size", args.batch_size), ("checkpoint_every", args.checkpoint_every),
-                     ("sample_every", args.sample_every), ("device", args.device), ("stop_at", args.stop_at)):
+                     ("sample_every", args.sample_every), ("device", args.device), ("stop_at", args.stop_at),
+                     ("checkpoint_minutes", args.checkpoint_minutes)):
         if val is not None:
             train_opts[key] = val
     if args.steps is not None:
         train_opts.pop("epochs", None)
     train_opts.update(out_dir=str(out), resume=args.resume, progress=not args.quiet)
     if not isinstance(model, ga.AdversarialAugmenter):  # e.g. classwise: it runs its own trainers
+        for line in intro:
+            print(line, file=sys.stderr)
         model.fit(data, **train_opts)
         model.save_pretrained(out, card=False)
         print(f"trained {backend} on {len(data)} images")
         print(f"model folder:  {out}")
         return 0
     trainer = Trainer(model, **train_opts)
+    trainer.intro_lines = intro  # printed once the run is set up (a refused resume prints only its error)
     trainer.fit(data)
     if trainer.rank != 0:
         return 0
@@ -145,7 +163,8 @@ def _train(args) -> int:
     print(f"model folder:  {out}")
     print(f"sample grid:   {out / 'samples.png'}")
     print(f"loss curve:    {out / 'loss_curve.png'}")
-    print(f"checkpoint:    {out / CHECKPOINT_NAME}  (continue with --resume)")
+    if (out / CHECKPOINT_NAME).exists():  # say only what is on disk
+        print(f"checkpoint:    {out / CHECKPOINT_NAME}  (continue with --resume)")
     return 0
 
 
@@ -165,7 +184,6 @@ def cmd_sample(args) -> int:
     if labels is not None and labels not in model.class_names and labels.isdigit():
         labels = int(labels)
     x = model.sample(args.n, labels=labels, generator=g)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
         save_grid(x, out, nrow=max(1, int(args.n**0.5)))
     elif out.suffix == ".npz":
@@ -206,12 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "bagan and bagan-gp first run ae_steps autoencoder steps (default 1000, "
                         "--opt ae_steps=N), shown and counted in the progress bar; classwise: that many "
                         "for each class's model")
-    g.add_argument("--epochs", type=float,
+    g.add_argument("--epochs", type=positive,
                    help="passes over the data by the critic instead of --steps")
     t.add_argument("--out", required=True, help="run folder: checkpoints, grids, logs and the model")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--batch-size", type=count, default=None)
     t.add_argument("--checkpoint-every", type=non_negative, default=None, help="steps (0: only at the end)")
+    t.add_argument("--checkpoint-minutes", type=minutes, default=None,
+                   help="also checkpoint after this many minutes of training (default 10; 0: off)")
     t.add_argument("--sample-every", type=non_negative, default=None, help="steps (0: only at the end)")
     t.add_argument("--stop-at", type=count, default=None, help="stop at this step (resume later)")
     t.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
@@ -232,16 +252,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+EXTRA_COMMAND_MODULES = ("gan_augment.cli.hub", "gan_augment.cli.evaluate", "gan_augment.cli.efficacy")
+
+
 def _extra_commands():
-    """Sub-commands defined in other core modules (hub, metrics), registered if importable."""
+    """The ``add_commands`` of the other cli modules. A module whose optional dependency is not
+    installed is skipped with a note on stderr; an ImportError of our own code surfaces."""
     found = []
-    for mod, fn in (("gan_augment.cli.hub", "add_commands"), ("gan_augment.cli.evaluate", "add_commands"),
-                    ("gan_augment.cli.efficacy", "add_commands")):
+    for mod in EXTRA_COMMAND_MODULES:
         try:
-            module = __import__(mod, fromlist=[fn])
-            found.append(getattr(module, fn))
-        except ImportError:
+            module = importlib.import_module(mod)
+        except ImportError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if missing in ("", "gan_augment"):
+                raise
+            print(f"gan-augment: the commands of {mod} are unavailable because the module {missing} "
+                  f"is not installed; install the package that provides {missing} to add them.", file=sys.stderr)
             continue
+        found.append(module.add_commands)
     return found
 
 
@@ -265,9 +293,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gan-augment: error: cannot use{where}: {exc.strerror or exc}; check the path, its "
               "permissions and the free space.", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gan-augment: interrupted; the last checkpoint is kept (continue with --resume).", file=sys.stderr)
+    except TrainingInterrupted as exc:  # the trainer checkpointed its last step and says where
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank stops; one says so
+            print(f"gan-augment: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:  # before the loop, or a second Ctrl-C: say what is on disk
+        print(f"gan-augment: interrupted; {_kept(args)}", file=sys.stderr)
         return 130
+
+
+def _kept(args) -> str:
+    """What an interrupted command left: the checkpoint actually in its run folder, or nothing."""
+    out = getattr(args, "out", None)
+    if getattr(args, "command", None) != "train" or out is None:
+        return "nothing was written."
+    from gan_augment.training.checkpoint import CHECKPOINT_NAME, read_trainer_state
+
+    ckpt = Path(out) / CHECKPOINT_NAME
+    if not ckpt.exists():
+        members = sorted(Path(out).glob(f"*/{CHECKPOINT_NAME}"))  # classwise: one run folder per class
+        if members:
+            return f"{len(members)} per-class checkpoint(s) in {out} are kept."
+        return f"no checkpoint in {out}, nothing to resume."
+    try:
+        step = f" (step {read_trainer_state(ckpt)['step']:,})"
+    except (GanAugmentError, KeyError, TypeError, ValueError):
+        step = ""
+    return f"the checkpoint at {ckpt}{step} is kept; continue with --resume."
 
 
 if __name__ == "__main__":

@@ -31,6 +31,17 @@ def non_negative(text: str) -> int:
     return value
 
 
+def positive(text: str) -> float:
+    """A number > 0 (epochs, which may be fractional)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -49,3 +60,14 @@ def device(text: str) -> str:
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def minutes(text: str) -> float:
+    """A number of minutes >= 0 (0 means "off"), e.g. 10 or 2.5."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of minutes, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or more minutes, got {text}")
+    return value

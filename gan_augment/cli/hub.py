@@ -17,7 +17,7 @@ FLOOR_MEANING = ("floor = the same metric for real images (real TRAIN images aga
 
 
 def cmd_push(args) -> int:
-    from gan_augment.hub.pretrained import push_folder
+    from gan_augment.core.folder import push_folder
 
     card_info = {}
     if args.license:
@@ -35,10 +35,9 @@ def cmd_push(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from gan_augment.hub.folder import card_summary
-    from gan_augment.hub.resolve import resolve
+    from gan_augment.core.folder import card_summary, find
 
-    folder = resolve(args.name, revision=args.revision, local_files_only=args.offline)
+    folder = find(args.name, revision=args.revision, local_files_only=args.offline).folder
     s = card_summary(folder)
     if args.json:
         print(json.dumps(s, indent=2, sort_keys=True))
@@ -83,7 +82,7 @@ def _num(v) -> str:
 
 
 def cmd_models(args) -> int:
-    from gan_augment.hub.resolve import hub_dir, load_index
+    from gan_augment.core.short_names import hub_dir, load_index
 
     index = load_index()
     if not index:

@@ -1,6 +1,6 @@
 """The one contract every backend meets. Everything else in the core (trainer, adapters, hub
 client, CLI) talks to :class:`GenerativeAugmenter` only, never to a backend by name. Saving,
-loading and pushing come from :class:`gan_augment.core.hubmixin.HubMixin`."""
+loading and pushing come from :class:`gan_augment.core.folder.HubMixin`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 import torch
 
 from gan_augment.core.data import as_dataset
-from gan_augment.core.errors import ConfigError
-from gan_augment.core.hubmixin import HubMixin
+from gan_augment.core.errors import ConfigError, DataError
+from gan_augment.core.folder import HubMixin
 from gan_augment.core.layout import plan_layout
 from gan_augment.core.naming import did_you_mean
 
@@ -57,6 +57,11 @@ class GenerativeAugmenter(HubMixin, ABC):
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **config: Any):
+        if "name" not in type(self).__dict__:
+            # Imported here: the registry imports this module. It names entry-point classes.
+            from gan_augment.core.registry import ensure_named
+
+            ensure_named(type(self))
         allowed = dict(BASE_DEFAULTS)
         for klass in reversed(type(self).__mro__):
             allowed.update(getattr(klass, "defaults", {}) or {})
@@ -127,7 +132,19 @@ class GenerativeAugmenter(HubMixin, ABC):
         self.config["channels"], self.config["image_size"] = ch, size
         self._validate_base()
         self.keep_layout()
-        return line
+        return line + self.check_labelled(ds)
+
+    def check_labelled(self, data: Any) -> str:
+        """Refuse data without labels for a conditional backend (it would learn one class named
+        "0"); for an unconditional one, return the note the run's first line carries."""
+        if getattr(data, "labelled", True):
+            return ""
+        if self.conditional:
+            raise DataError(f"{data.source} has no 'labels' array, and {self.name} is conditional (it learns "
+                            f"each class from its labels); add labels and class_names to the file "
+                            "(np.savez(path, images=..., labels=<0..K-1>, class_names=[...])) or train an "
+                            "unconditional backend such as dcgan or wgan-gp.")
+        return "; no labels: one class"
 
     @property
     def class_names(self) -> list[str]:

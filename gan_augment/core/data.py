@@ -43,8 +43,10 @@ class ImageDataset(torch.utils.data.Dataset):
     def __init__(self, images: np.ndarray | Sequence[str], labels: np.ndarray,
                  class_names: Sequence[str], image_size: int | None = None,
                  channels: int | None = None, source: str = "memory",
-                 read_options: dict | None = None, split: str | None = None):
+                 read_options: dict | None = None, split: str | None = None, labelled: bool = True):
         self._images = images
+        #: False for a file without labels: every image is then class 0 of one class
+        self.labelled = labelled
         self.read_options = dict(read_options or {})
         self.labels = np.asarray(labels, dtype=np.int64)
         self.class_names = [str(c) for c in class_names]
@@ -143,7 +145,7 @@ class ImageDataset(torch.utils.data.Dataset):
         idx = np.asarray(indices, dtype=np.int64)
         imgs = self._images[idx] if isinstance(self._images, np.ndarray) else [self._images[i] for i in idx]
         return ImageDataset(imgs, self.labels[idx], self.class_names, self.image_size,
-                            self.channels, self.source, self.read_options, self.split)
+                            self.channels, self.source, self.read_options, self.split, self.labelled)
 
     def select_classes(self, names: Sequence[str]) -> ImageDataset:
         """Keep only ``names`` (in that order); labels are renumbered 0..k-1."""
@@ -283,7 +285,8 @@ def read_npz(path: Path, image_size: int | None, channels: int | None,
         else:
             images = np.empty((len(rows), 0, 0, 0), dtype=np.uint8)
     present = split if split is not None else ("+".join(sorted(set(splits.tolist()))) if splits is not None else None)
-    ds = ImageDataset(images, labels[rows], names, image_size, channels, source=str(path), split=present)
+    ds = ImageDataset(images, labels[rows], names, image_size, channels, source=str(path), split=present,
+                      labelled="labels" in z.files)
     return ds.select_classes(classes) if classes else ds
 
 
@@ -391,7 +394,8 @@ def as_dataset(data: Any, image_size: int | None = None, channels: int | None = 
         views = data.__dict__.setdefault("_views", {})  # decode/resize once per (size, channels)
         if (size, ch) not in views:
             views[(size, ch)] = ImageDataset(data._images, data.labels, data.class_names, size, ch, data.source,
-                                             data.read_options, getattr(data, "split", None))
+                                             data.read_options, getattr(data, "split", None),
+                                             getattr(data, "labelled", True))
         return views[(size, ch)]
     if isinstance(data, (str, Path)):
         return load_dataset(data, image_size=image_size, channels=channels)

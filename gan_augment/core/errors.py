@@ -28,6 +28,11 @@ class CheckpointError(GanAugmentError, RuntimeError):
     """A checkpoint cannot be written or read."""
 
 
+class WriteError(CheckpointError):
+    """An output file (checkpoint, weights, config, grid, report) cannot be written: full disk,
+    no permission, read-only folder. The previous file at that path is kept."""
+
+
 class TrainingDiverged(GanAugmentError, RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 

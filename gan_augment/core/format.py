@@ -1,27 +1,20 @@
 """What a gan-augment model folder holds (the Hugging Face Hub layout: config.json beside
-model.safetensors, a README.md model card and a sample grid), how its two model files are written
-(each to a temp name, then renamed into place) and how they are read back strictly."""
+model.safetensors, a README.md model card and a sample grid): the file names, the config.json
+a model writes and the strict reading of one. core/folder.py does the finding, reading, writing
+and pushing with these."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.metadata as md
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-from gan_augment.core.config import read_json_config
-from gan_augment.core.errors import GanAugmentError, ModelLoadError
+from gan_augment.core.errors import ModelLoadError
+from gan_augment.core.json_file import read_json_file
 from gan_augment.core.naming import reject_unknown_keys
-from gan_augment.core.serialization import (
-    atomic_save_safetensors,
-    atomic_write_text,
-    read_safetensors,
-    read_safetensors_metadata,
-)
 from gan_augment.core.version import __version__
 
 FORMAT_VERSION = 1
@@ -38,14 +31,8 @@ OPTIONAL_FILES = (CARD_NAME, GRID_NAME)
 #: Files a push uploads; anything else in a run folder (checkpoints, logs) stays local.
 PUSH_FILES = REQUIRED_FILES + OPTIONAL_FILES + ("loss_curve.png",)
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+SHA1_RE = re.compile(r"^[0-9a-f]{40}$")  # a Hub commit
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")  # a file digest
 
 
 def first_line(exc: BaseException) -> str:
@@ -95,20 +82,8 @@ def model_config(model: Any, metrics: dict | None = None) -> dict[str, Any]:
     return cfg
 
 
-def write_model_files(model: Any, directory: Path, metrics: dict | None = None) -> dict[str, Any]:
-    """Write model.safetensors, then config.json (which carries the weights' sha256), each
-    atomically: an interrupted save leaves the previous pair in place. Returns the config."""
-    cfg = model_config(model, metrics)
-    weights = directory / WEIGHTS_NAME
-    atomic_save_safetensors(model.state_dict(), weights, metadata={"format": "pt", "backend": model.name})
-    # safetensors cannot detect payload damage (only its header is structured): the sha256 can.
-    cfg["weights_sha256"] = sha256_file(weights)
-    atomic_write_text(directory / CONFIG_NAME, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    return cfg
-
-
 def read_config(path: Path) -> dict[str, Any]:
-    cfg = read_json_config(path, "a gan-augment model folder", ("format_version", "backend", "config"),
+    cfg = read_json_file(path, "a gan-augment model folder", ("format_version", "backend", "config"),
                            FORMAT_VERSION, fix=refetch_hint(Path(path).parent) or "download or copy it again")
     if not isinstance(cfg["config"], dict):
         raise ModelLoadError(f"{path}: 'config' must be a JSON object.")
@@ -126,44 +101,3 @@ def refetch_hint(folder: Path) -> str | None:
         repo_id = repo[len("models--"):].replace("--", "/", 1)
         return f"re-download it with from_pretrained('{repo_id}@{folder.name}', force_download=True)"
     return None
-
-
-def load_model_files(model: Any, directory: Path, cfg: dict[str, Any]) -> Any:
-    """Load the weights beside ``cfg`` into ``model`` strictly: readable safetensors, the sha256
-    recorded in config.json, the backend named in the file's metadata, exact keys and shapes."""
-    weights = directory / WEIGHTS_NAME
-    if not weights.is_file():
-        raise ModelLoadError(
-            f"{directory} has {CONFIG_NAME} but no {WEIGHTS_NAME}; the folder is incomplete: copy or "
-            "download the weights beside config.json, or save the model again with save_pretrained."
-        )
-    try:
-        state = read_safetensors(weights)  # header or length damage shows up here
-    except ModelLoadError as exc:
-        hint = refetch_hint(directory)
-        raise ModelLoadError(" ".join(str(exc).split()) + (f" ({hint})" if hint else "")) from exc
-    expected = cfg.get("weights_sha256")
-    if expected is not None:  # payload damage (flipped bytes inside a tensor) only shows up here
-        got = sha256_file(weights)
-        if got != expected:
-            raise ModelLoadError(
-                f"{weights} does not match the sha256 recorded in {CONFIG_NAME} ({got[:16]}... vs "
-                f"{str(expected)[:16]}...): it is corrupted or was replaced; "
-                f"{refetch_hint(directory) or 'download or copy it again'}."
-            )
-    saved_backend = read_safetensors_metadata(weights).get("backend")
-    if saved_backend is not None and saved_backend != cfg["backend"]:
-        raise ModelLoadError(
-            f"{weights} holds {saved_backend!r} weights but {CONFIG_NAME} says {cfg['backend']!r}; "
-            "the two files come from different models: keep the pair save_pretrained wrote together."
-        )
-    try:
-        model.load_state_dict(state)
-    except GanAugmentError:
-        raise
-    except Exception as exc:  # a config that builds no network: say so, never a torch traceback
-        raise ModelLoadError(f"{directory}: config.json does not describe a loadable {cfg['backend']!r} "
-                             f"model ({type(exc).__name__}: {exc}); re-save it with save_pretrained.") from exc
-    model.training_summary = cfg.get("training") or {}
-    model.metrics = cfg.get("metrics")
-    return model

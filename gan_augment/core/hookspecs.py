@@ -1,8 +1,10 @@
 """The hooks a gan-augment plugin may implement. One module, one docstring per hook.
 
-A plugin is a module (registered under the ``gan_augment`` entry-point group, or passed to
-:func:`gan_augment.register_plugin` at run time) that decorates its implementations with
-``gan_augment.hookimpl``.
+Most backends need no hook: their entry point names the class (``yourgan = "pkg:YourGAN"``) and
+the host makes the plugin. A plugin module (registered under the ``gan_augment`` entry-point
+group, or passed to :func:`gan_augment.register_plugin` at run time) decorates its
+implementations with ``gan_augment.hookimpl``, for a package with several backends or classes
+picked at run time.
 """
 
 import pluggy

@@ -61,19 +61,16 @@ def to_float01(x: torch.Tensor, channels: int, size: int) -> torch.Tensor:
         raise DataError(f"images must be a batch (N, C, H, W), got shape {tuple(x.shape)}.")
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
     return convert(x, channels, (size, size))
-    """float [0, 1] (n, C, H, W) -> uint8 (n, channels, *size): resize and convert channels."""
-    if x.shape[1] != channels:
-        if channels == 1:
-            w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)
-            x = (x * w).sum(1, keepdim=True)
-        elif x.shape[1] == 1:
-            x = x.expand(-1, channels, -1, -1)
-        else:
-            raise DataError(f"cannot turn {x.shape[1]}-channel synthetic images into {channels} channels.")
-    if tuple(x.shape[2:]) != tuple(size):
-        x = torch.nn.functional.interpolate(x, size=tuple(size), mode="bilinear", antialias=True,
-                                            align_corners=False)
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def signed_to_unit(x: torch.Tensor) -> torch.Tensor:
+    """A generator's [-1, 1] output -> [0, 1], clamped: the one rule of what sample() returns."""
+    return (x.clamp(-1, 1) + 1) / 2
+
+
+def uint8_to_signed(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float32 in [-1, 1]: the one rule of what networks are trained on."""
+    return x.float().div(127.5).sub(1.0)
 
 
 def plan_layout(n: int, stored_channels: int, stored_sizes: Sequence[tuple[int, int]],

@@ -1,5 +1,10 @@
 """The plugin host: loads backends from the ``gan_augment`` entry-point group with pluggy.
 
+An entry point names either a backend class (``dcgan = "gan_augment_dcgan:DCGAN"``; the class's
+``name`` defaults to the entry point's) or a module with the ``gan_augment_backends`` hook, which
+returns a list of classes (for one package with several backends, or code that picks them at run
+time).
+
 Each entry point is loaded on its own, so a broken plugin is named in a warning and the others
 still load (``GAN_AUGMENT_STRICT_PLUGINS=1`` turns that warning into an error, for CI).
 ``GAN_AUGMENT_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points entirely, for debugging.
@@ -38,6 +43,30 @@ class BackendInfo:
 
 class PluginWarning(UserWarning):
     """A plugin failed to load; the other plugins are unaffected."""
+
+
+class ClassPlugin:
+    """A backend class an entry point names, as a pluggy plugin: its one hook returns the class."""
+
+    def __init__(self, cls: type, name: str):
+        if not (isinstance(cls, type) and issubclass(cls, GenerativeAugmenter)):
+            raise PluginError(f"entry point {name!r} names {cls!r}, which is neither a GenerativeAugmenter "
+                              "subclass nor a module with the gan_augment_backends hook; name the class.")
+        own = cls.__dict__.get("name")
+        if own and own != name:
+            raise PluginError(f"entry point {name!r} names {cls.__name__}, whose name is {own!r}; drop the "
+                              "class's `name` (it defaults to the entry point's) or make the two equal.")
+        cls.name = name
+        self.cls = cls
+
+    @hookspecs.hookimpl
+    def gan_augment_backends(self) -> list[type]:
+        return [self.cls]
+
+
+def as_plugin(obj: object, name: str) -> object:
+    """``obj`` as pluggy sees plugins: a backend class becomes a :class:`ClassPlugin`."""
+    return ClassPlugin(obj, name) if isinstance(obj, type) else obj
 
 
 class BackendHost:
@@ -83,9 +112,14 @@ class BackendHost:
         distribution: str = "runtime",
         version: str = "unknown",
     ) -> None:
-        """Register a plugin object (a module or any object with hook implementations)."""
+        """Register a plugin: a backend class, or a module (or any object) with hook implementations."""
+        if isinstance(plugin, type):
+            name = name or getattr(plugin, "name", None)
+            if not name:
+                raise PluginError(f"{plugin.__name__} has no `name`: set one on the class, or pass "
+                                  "register_plugin(cls, name=...).")
         name = name or getattr(plugin, "__name__", None) or repr(plugin)
-        self.pm.register(plugin, name=name)
+        self.pm.register(as_plugin(plugin, name), name=name)
         self._dist_of[name] = (distribution, version)
         self._table = None
         try:
@@ -175,6 +209,14 @@ def backend_info(name: str) -> BackendInfo:
 def register_plugin(plugin, name: str | None = None) -> None:
     """Register a plugin at run time, as a third party's installed one would be."""
     get_host().register(plugin, name=name)
+
+
+def ensure_named(cls: type) -> str:
+    """``cls.name``. A class an entry point names gets its name when the host loads, so the host
+    is loaded first when ``cls`` has none of its own (``from gan_augment_dcgan import DCGAN``)."""
+    if "name" not in cls.__dict__:
+        get_host().backends()
+    return cls.name
 
 
 def create(name: str, **config) -> GenerativeAugmenter:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from gan_augment.core.errors import CheckpointError, ModelLoadError
+from gan_augment.core.errors import CheckpointError, ModelLoadError, WriteError
 
 COMPILE_PREFIX = "_orig_mod."
 _UMASK = os.umask(0)
@@ -64,53 +67,82 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], what: str = "
     module.load_state_dict(state, strict=True)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def sha256_file(path: str | os.PathLike) -> str:
+    """The file's sha256 (hex), read in 1 MiB chunks: the one hash of every file gan-augment pins."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Write ``path`` through ``write(tmp)`` into a temp file beside it, fsync, then rename over
+    ``path``, so a reader sees the old file or the new one, never half of one.
+
+    Any failure (full disk, no permission, read-only folder), whichever library raised it
+    (the OS, safetensors, PIL), becomes one WriteError naming ``path``, not the hidden temp file;
+    the previous file stays as it was and no temp file is left behind.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        _publishable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        _silent_unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_save_safetensors(
-    tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None
-) -> None:
-    """Write safetensors to a temp file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
-    except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}. Check the folder exists, is writable and has free space.") from exc
-    try:
-        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        save_file(tensors, tmp, metadata=metadata)
+        write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         _publishable(tmp)
         os.replace(tmp, path)
-    except OSError as exc:
-        _silent_unlink(tmp)
-        raise CheckpointError(
-            f"cannot write {path}: {exc.strerror or exc}. The previous file there is untouched; "
-            "free some disk space or fix the folder's permissions, then resume."
-        ) from exc
+    except (OSError, SafetensorError) as exc:
+        if tmp is not None:
+            _silent_unlink(tmp)
+        raise WriteError(f"cannot write {path}: {_reason(exc)}. {_previous(path)} Free some "
+                         "disk space, or fix the folder's permissions or choose a writable one, then "
+                         "try again.") from exc
     except BaseException:
-        _silent_unlink(tmp)
+        if tmp is not None:
+            _silent_unlink(tmp)
         raise
+    return path
+
+
+def _reason(exc: BaseException) -> str:
+    """The OS's words for a failed write ("No space left on device"), whoever raised it."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):  # from mkdir of the folders on the way
+        return "a part of that path is a file, not a folder"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = " ".join(str(exc).split())  # safetensors: "Error while serializing: I/O error: No space ..."
+    for code in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM):
+        if os.strerror(code) in text:
+            return os.strerror(code)
+    return text or type(exc).__name__
+
+
+def _previous(path: Path) -> str:
+    return "The previous file there is untouched." if path.exists() else "Nothing was written there."
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    return atomic_write(path, write)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save_safetensors(
+    tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None
+) -> Path:
+    """safetensors through :func:`atomic_write` (tensors moved to the CPU and made contiguous)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_augment.core.config import read_json_config
 from gan_augment.core.data import as_dataset
 from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ConfigError, DataError, ModelLoadError
+from gan_augment.core.json_file import read_json_file
 from gan_augment.core.layout import to_float01
 from gan_augment.core.serialization import (
     atomic_save_safetensors,
@@ -109,7 +109,7 @@ class DomainCNN(FeatureExtractor):
     def load(cls, directory: str | Path) -> DomainCNN:
         directory = Path(directory)
         cfg_path = directory / CONFIG_NAME
-        cfg = read_json_config(cfg_path, "a gan-augment feature extractor folder", ("kind",),
+        cfg = read_json_file(cfg_path, "a gan-augment feature extractor folder", ("kind",),
                                EXTRACTOR_FORMAT_VERSION, fix="copy the extractor folder again")
         if cfg.get("kind") != cls.kind:
             raise ModelLoadError(f"{cfg_path} describes a {cfg.get('kind')!r}, not a {cls.kind!r} feature extractor.")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ModelLoadError
+from gan_augment.core.short_names import bundled_hub_dir, hub_dir
 from gan_augment.eval.domain_cnn import DomainCNN
 from gan_augment.eval.features import (
     CONFIG_NAME,
@@ -13,7 +14,6 @@ from gan_augment.eval.features import (
     FeatureExtractor,
     InceptionExtractor,
 )
-from gan_augment.hub.resolve import bundled_hub_dir, hub_dir
 
 
 def extractor_search_dirs() -> list[Path]:

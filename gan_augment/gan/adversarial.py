@@ -12,6 +12,7 @@ from torch import nn
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.devices import check_device
 from gan_augment.core.errors import ConfigError
+from gan_augment.core.layout import signed_to_unit
 from gan_augment.core.serialization import load_strict
 from gan_augment.gan.diffaugment import AugmentedCritic, resolve_policy
 from gan_augment.gan.nets import nearest_supported_sizes, upsampling_plan
@@ -57,14 +58,22 @@ class AdversarialAugmenter(GenerativeAugmenter):
     @property
     def generator(self) -> nn.Module:
         if self._generator is None:
+            self._check_class_names()
             self._generator = self.build_generator()
         return self._generator
 
     @property
     def discriminator(self) -> nn.Module:
         if self._discriminator is None:
+            self._check_class_names()
             self._discriminator = self.build_discriminator()
         return self._discriminator
+
+    def _check_class_names(self) -> None:
+        """A conditional backend's networks need the class count: say so before building them."""
+        if self.conditional and self.config["class_names"] is None:
+            raise ConfigError(f"{self.name} is conditional and needs the class names: pass class_names=[...] "
+                              "or call fit() on labelled data, which adopts the data's class names.")
 
     def rebuild(self) -> None:
         self._generator = self._discriminator = self.ema = None
@@ -111,6 +120,17 @@ class AdversarialAugmenter(GenerativeAugmenter):
     def generate(self, G, z, labels) -> torch.Tensor:
         return G(z, labels) if self.conditional else G(z)
 
+    def fake_batch(self, G, labels: torch.Tensor, ctx, *, grad: bool = True) -> torch.Tensor:
+        """One fake per entry of ``labels`` (a real batch's labels, or labels of your own), on
+        their device: the latent drawn from ``ctx.rng`` (so resume stays exact), then
+        ``generate``; conditional backends get ``labels``. ``grad=False`` for a critic step."""
+        lab = labels if self.conditional else None
+        z = self.sample_latent(labels.shape[0], lab, generator=ctx.rng).to(labels.device)
+        if grad:
+            return self.generate(G, z, lab)
+        with torch.no_grad():
+            return self.generate(G, z, lab)
+
     def sampling_module(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.generator
 
@@ -136,7 +156,7 @@ class AdversarialAugmenter(GenerativeAugmenter):
                 lb = lb.to(device) if lb is not None else None
                 with torch.inference_mode(), autocast(device, dtype):
                     x = self.generate(G, z, lb).float()
-                    out.append(((x.clamp(-1, 1) + 1) / 2).cpu())
+                    out.append(signed_to_unit(x).cpu())
         finally:
             G.train(was_training)
         if not out:

@@ -16,12 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gan_augment.core.download import SHA1_RE
 from gan_augment.core.errors import ConfigError, GanAugmentError
-from gan_augment.core.format import OPTIONAL_FILES, REQUIRED_FILES, sha256_file
-from gan_augment.core.serialization import atomic_write_text
-from gan_augment.hub.folder import load_folder
-from gan_augment.hub.resolve import INDEX_NAME, hub_dir, load_index, validate_entry
+from gan_augment.core.folder import load
+from gan_augment.core.format import OPTIONAL_FILES, REQUIRED_FILES, SHA1_RE
+from gan_augment.core.serialization import atomic_write_text, sha256_file
+from gan_augment.core.short_names import INDEX_NAME, hub_dir, load_index, validate_entry
 
 log = logging.getLogger("gan_augment.hub")
 
@@ -53,8 +52,8 @@ def add_to_index(folder: str | os.PathLike, short_name: str, repo_id: str, revis
             f"revision {revision!r} is not a 40-character commit hash; pin the commit (the oid that "
             "push_to_hub returns, or HfApi().model_info(repo_id).sha), never a branch."
         )
-    load_folder(folder)  # refuse to list a model that does not load
-    files = {f: sha256_file(folder / f) for f in INDEX_FILES if (folder / f).is_file()}
+    known = load(folder).digests  # refuse to list a model that does not load
+    files = {f: known.get(f) or sha256_file(folder / f) for f in INDEX_FILES if (folder / f).is_file()}
     entry: dict[str, Any] = {"repo_id": repo_id, "revision": revision, "files": files,
                              "folder": short_name if bundle else None}
     if description:

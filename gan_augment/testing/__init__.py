@@ -26,11 +26,11 @@ import torch
 
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError, GanAugmentError
+from gan_augment.core.folder import load_folder
 from gan_augment.core.registry import backend_info, list_backends
 from gan_augment.core.serialization import read_safetensors
 from gan_augment.gan.adversarial import AdversarialAugmenter
 from gan_augment.gan.diffaugment import cutout_size
-from gan_augment.hub.folder import load_folder
 from gan_augment.testing.toy import toy_two_class_data
 
 BackendRef = str | Callable[..., GenerativeAugmenter]
@@ -169,7 +169,7 @@ def check_save_load(s: _Subject, tmp: Path) -> None:
     folder = m.save_pretrained(tmp / "model")
     for f in ("config.json", "model.safetensors", "README.md"):
         assert (Path(folder) / f).is_file(), f"save_pretrained did not write {f}"
-    if m.name in list_backends() and type(m) is __import__("gan_augment").backend_info(m.name).cls:
+    if m.name in list_backends() and type(m) is backend_info(m.name).cls:
         loaded = load_folder(folder)
     else:  # a factory-made backend that is not registered: rebuild it by hand
         cfg = json.loads((Path(folder) / "config.json").read_text())["config"]

@@ -24,6 +24,7 @@ from gan_augment.core.serialization import (
 )
 from gan_augment.training.distributed import gather_rng_states
 from gan_augment.training.precision import match_param_layout
+from gan_augment.training.run_identity import data_fingerprint, first_change
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 BEST_NAME = "checkpoint-best.safetensors"
@@ -72,11 +73,59 @@ class CheckpointMixin:
             "ema": m.ema is not None,
             "world_size": self.world,
             "diffaugment": self.diffaugment,
+            "data_classes": list(self.data.class_names),
+            "data_sha256": self.data_sha256,
         }
         atomic_save_safetensors(tensors, path, metadata={"trainer_state": json.dumps(state)})
         if path.name == CHECKPOINT_NAME:
             self._write_model()
         return path
+
+    @property
+    def data_sha256(self) -> str:
+        """Fingerprint of the rows this run trains on (computed once)."""
+        if getattr(self, "_data_sha256", None) is None:
+            self._data_sha256 = data_fingerprint(self.images, self.labels)
+        return self._data_sha256
+
+    def resume_state(self, data) -> dict[str, Any]:
+        """The checkpoint's trainer state, read before setup so that another backend or other
+        classes are refused with one line before any network is built."""
+        from gan_augment.core.data import as_dataset
+
+        if self.out is None:
+            raise ConfigError("resume needs out_dir (the folder of the run to continue).")
+        path = self.out / CHECKPOINT_NAME
+        if not path.exists():
+            raise CheckpointError(f"nothing to resume: {path} does not exist. Run without --resume to start.")
+        state = read_trainer_state(path)
+        if state["backend"] != self.model.name:
+            raise CheckpointError(f"{path} is a {state['backend']!r} run, not {self.model.name!r}; "
+                                  f"pass --backend {state['backend']}.")
+        if "data_classes" in state:
+            change = first_change({"data_classes": state["data_classes"]},
+                                  {"data_classes": list(as_dataset(data).class_names)})
+            if change:
+                self._refuse(path, state, change)
+        return state
+
+    def refuse_changed_run(self, state: dict[str, Any]) -> None:
+        """Raise ConfigError naming the first thing that differs from the checkpoint's run
+        (layout, network settings, data); say once when an older checkpoint cannot be checked."""
+        path = self.out / CHECKPOINT_NAME
+        now = {"data_classes": list(self.data.class_names), "model_config": self.model.get_config(),
+               "data_sha256": self.data_sha256 if "data_sha256" in state else None}
+        change = first_change(state, now)
+        if change:
+            self._refuse(path, state, change)
+        if "data_sha256" not in state:
+            self._say(f"note: {path} predates data fingerprints: its data and class names are not checked "
+                      "on resume (settings and layout are).")
+
+    def _refuse(self, path: Path, state: dict[str, Any], change: str) -> None:
+        raise ConfigError(f"cannot resume {path.parent}: {change} since its checkpoint (step "
+                          f"{state.get('step', '?')}); resume with the run's own data and settings, "
+                          "or pass a new --out folder to start a new run.")
 
     @staticmethod
     def _checkpoint_step(path: Path) -> int | str:

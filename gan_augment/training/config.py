@@ -41,6 +41,7 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 500
     checkpoint_every: int = 500
+    checkpoint_minutes: float = 10.0  # also checkpoint after this much training time; 0: off
     resume: bool = False
     stop_at: int | None = None  # stop early (staged runs); schedules still span `steps`
     progress: bool = True
@@ -82,6 +83,10 @@ class TrainConfig:
             raise ConfigError(f"channels_last must be 'auto', True or False, got {self.channels_last!r}.")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}.")
+        if isinstance(self.checkpoint_minutes, bool) or not isinstance(self.checkpoint_minutes, (int, float)) \
+                or not self.checkpoint_minutes >= 0:
+            raise ConfigError(f"checkpoint_minutes must be a number of minutes >= 0 (0: off), "
+                              f"got {self.checkpoint_minutes!r}.")
         if self.batch_size < 1 or self.n_critic < 1:
             raise ConfigError("batch_size and n_critic must be at least 1.")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:

@@ -32,10 +32,13 @@ from gan_augment.training.batches import BatchSource
 from gan_augment.training.checkpoint import CHECKPOINT_NAME, CheckpointMixin, jsonable
 from gan_augment.training.config import StepContext, TrainConfig, pick_device
 from gan_augment.training.distributed import sync_buffers, sync_grads
+from gan_augment.training.interrupts import StopRequests, TrainingInterrupted
 from gan_augment.training.monitors import MonitorMixin
 from gan_augment.training.timing import StepTimer
 
 logger = logging.getLogger("gan_augment.training")
+#: the clock of timed checkpoints (tests replace it)
+clock = time.monotonic
 
 if TYPE_CHECKING:  # the base class lives a layer up, in gan_augment.gan, and calls this loop
     from gan_augment.gan.adversarial import AdversarialAugmenter
@@ -71,6 +74,8 @@ class Trainer(CheckpointMixin, MonitorMixin):
         self.best: dict[str, Any] | None = None
         self.monitor_state: dict[str, Any] = {}
         self.diffaugment: str | None = None  # the policy this run's critic sees, once fit() resolves it
+        #: lines printed (rank 0, stderr) once fit() has set up and checked the run, before training
+        self.intro_lines: list[str] = []
 
     # ---- precision -------------------------------------------------------------------------
     def autocast(self):
@@ -92,6 +97,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
     def _setup(self, data) -> None:
         m = self.model
         data = as_dataset(data)
+        m.check_labelled(data)  # a conditional backend refuses data without labels
         if m.deferred_layout:  # create() left size/channels to the data: adopt its own, and say so
             note = m.adopt_layout(data)
             if self.cfg.progress and self.is_main:
@@ -177,15 +183,22 @@ class Trainer(CheckpointMixin, MonitorMixin):
     def fit(self, data) -> AdversarialAugmenter:
         from tqdm.auto import tqdm
 
+        data = as_dataset(data)  # a path is read once
+        saved = self.resume_state(data) if self.cfg.resume else None  # refuses another run's data first
         self._setup(data)
-        if self.cfg.resume:
-            self.load_checkpoint()
+        if saved is not None:
+            self.refuse_changed_run(saved)
         elif self.out is not None and (self.out / CHECKPOINT_NAME).exists():
             raise ConfigError(
                 f"{self.out} already holds a run (checkpoint at step "
                 f"{self._checkpoint_step(self.out / CHECKPOINT_NAME)}); pass --resume to continue it "
                 "or choose a new --out folder."
             )
+        for line in self.intro_lines:
+            self._say(line)
+        if saved is not None:
+            self.load_checkpoint()
+            self._say(f"resuming {self.out} from step {self.step:,} of {self.total_steps:,}")
         if self.out is not None and self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         m, cfg = self.model, self.cfg
@@ -193,59 +206,11 @@ class Trainer(CheckpointMixin, MonitorMixin):
         bar = self._bar = tqdm(total=prep + self.total_steps, initial=self.step + (prep if self.prepared else 0),
                                disable=not (cfg.progress and self.is_main), desc=f"{m.name}", unit="step",
                                dynamic_ncols=True)
+        # Ctrl-C / SIGTERM: finish the step under way, checkpoint it, then stop (needs a run folder)
+        self._stop = StopRequests(enabled=self.out is not None)
         try:
-            if not self.prepared:
-                m.prepare(self)
-                self.prepared = True
-            G, D = m.generator, m.discriminator
-            G.train()
-            D.train()
-            aug = self._augmented_critic(D)
-            critic = aug if aug is not None else D
-            end = min(self.total_steps, cfg.stop_at) if cfg.stop_at else self.total_steps
-            pending: list[tuple[int, torch.Tensor, torch.Tensor, dict]] = []
-            t0 = time.perf_counter()
-            timer = StepTimer(self.step, end, self.device, self.precision_note)
-            while self.step < end:
-                ctx = StepContext(self.rng, self.step, self.total_steps, self.device,
-                                  n_critic=cfg.n_critic, fuse_critic=cfg.fuse_critic)
-                if aug is not None:
-                    aug.rng = ctx.rng
-                d_loss, d_logs, labels = self._critic_updates(critic, ctx)
-                D.requires_grad_(False)
-                try:
-                    with self.autocast():
-                        g_loss, g_logs = m.generator_loss(G, critic, labels, ctx)
-                    self.opt_g.zero_grad(set_to_none=True)
-                    self.scaler_g.scale(g_loss).backward()
-                finally:
-                    D.requires_grad_(True)
-                sync_grads(self.world, G)
-                self.scaler_g.step(self.opt_g)
-                self.scaler_g.update()
-                sync_buffers(self.world, G, D)
-                self.sched_g.step()
-                self.sched_d.step()
-                if m.ema is not None:
-                    m.ema.update_parameters(G)
-                self.step += 1
-                bar.update(1)
-                estimate = timer.after_step(self.step)
-                if estimate and cfg.progress and self.is_main:
-                    bar.write(f"{m.name}: {estimate}")
-                pending.append((self.step, d_loss.detach(), g_loss.detach(), {**d_logs, **g_logs}))
-                boundary = self.step == end
-                if self.step % cfg.log_every == 0 or boundary or self._due(cfg.checkpoint_every) or self._due(cfg.sample_every):
-                    self._flush(pending, bar, time.perf_counter() - t0)
-                    pending = []
-                if cfg.monitor_every and self.step % cfg.monitor_every == 0:
-                    self._monitor()
-                if self.out is not None:
-                    if self.is_main and (self._due(cfg.sample_every) or boundary):
-                        self.write_grid()
-                        self.write_loss_curve()
-                    if self._due(cfg.checkpoint_every) or boundary:
-                        self.save_checkpoint()  # every rank joins: RNG states are gathered
+            with self._stop:
+                self._train_steps(bar)
         finally:
             bar.close()
             if self.channels_last:  # hand back the default layout: saved and loaded, it samples bit for bit alike
@@ -253,6 +218,100 @@ class Trainer(CheckpointMixin, MonitorMixin):
         # the run folder's model was written with the checkpoint at the loop's last step
         m.training_summary = self.summary()
         return m
+
+    def _say(self, line: str) -> None:
+        """A line the user must see whatever cfg.progress says (resume point, where a stop left off)."""
+        logger.info(line)
+        if self.is_main:
+            print(line, file=sys.stderr, flush=True)
+
+    def _train_steps(self, bar) -> None:
+        m, cfg = self.model, self.cfg
+        if not self.prepared:
+            m.prepare(self)
+            self.prepared = True
+        G, D = m.generator, m.discriminator
+        G.train()
+        D.train()
+        aug = self._augmented_critic(D)
+        critic = aug if aug is not None else D
+        end = min(self.total_steps, cfg.stop_at) if cfg.stop_at else self.total_steps
+        pending: list[tuple[int, torch.Tensor, torch.Tensor, dict]] = []
+        t0 = time.perf_counter()
+        timer = StepTimer(self.step, end, self.device, self.precision_note)
+        self._last_save = clock()
+        while self.step < end:
+            ctx = StepContext(self.rng, self.step, self.total_steps, self.device,
+                              n_critic=cfg.n_critic, fuse_critic=cfg.fuse_critic)
+            if aug is not None:
+                aug.rng = ctx.rng
+            d_loss, d_logs, labels = self._critic_updates(critic, ctx)
+            D.requires_grad_(False)
+            try:
+                with self.autocast():
+                    g_loss, g_logs = m.generator_loss(G, critic, labels, ctx)
+                self.opt_g.zero_grad(set_to_none=True)
+                self.scaler_g.scale(g_loss).backward()
+            finally:
+                D.requires_grad_(True)
+            sync_grads(self.world, G)
+            self.scaler_g.step(self.opt_g)
+            self.scaler_g.update()
+            sync_buffers(self.world, G, D)
+            self.sched_g.step()
+            self.sched_d.step()
+            if m.ema is not None:
+                m.ema.update_parameters(G)
+            self.step += 1
+            bar.update(1)
+            estimate = timer.after_step(self.step)
+            if estimate and cfg.progress and self.is_main:
+                bar.write(f"{m.name}: {estimate}")
+            pending.append((self.step, d_loss.detach(), g_loss.detach(), {**d_logs, **g_logs}))
+            boundary = self.step == end
+            if self.step % cfg.log_every == 0 or boundary or self._due(cfg.checkpoint_every) or self._due(cfg.sample_every):
+                self._flush(pending, bar, time.perf_counter() - t0)
+                pending = []
+            if cfg.monitor_every and self.step % cfg.monitor_every == 0:
+                self._monitor()
+            stop, timed = self._agree(self._stop.requested is not None, self._checkpoint_time_due())
+            if self.out is not None:
+                if self.is_main and (self._due(cfg.sample_every) or boundary):
+                    self.write_grid()
+                    self.write_loss_curve()
+                if self._due(cfg.checkpoint_every) or boundary or timed or stop:
+                    if pending:
+                        self._flush(pending, bar, time.perf_counter() - t0)
+                        pending = []
+                    self.save_checkpoint()  # every rank joins: RNG states are gathered
+                    self._last_save = clock()
+            if stop and not boundary:
+                self._stopped(self._stop.requested or "SIGINT")
+
+    def _checkpoint_time_due(self) -> bool:
+        minutes = self.cfg.checkpoint_minutes
+        return bool(minutes) and self.out is not None and clock() - self._last_save >= 60.0 * minutes
+
+    def _agree(self, stop: bool, timed: bool) -> tuple[bool, bool]:
+        """Under torchrun every rank stops and checkpoints at the same step: if any rank was
+        signalled or its clock says a checkpoint is due, all are (one tiny all_reduce per step)."""
+        if self.world == 1:
+            return stop, timed
+        flags = torch.tensor([int(stop), int(timed)], device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return bool(flags[0]), bool(flags[1])
+
+    def _stopped(self, signal_name: str) -> None:
+        """Raise TrainingInterrupted naming the step and what is on disk (checked, not assumed)."""
+        ckpt = self.out / CHECKPOINT_NAME if self.out is not None else None
+        if ckpt is not None and ckpt.exists():
+            saved = self._checkpoint_step(ckpt)
+            at = "" if saved == self.step else f" (of step {saved})"
+            msg = f"stopped at step {self.step:,} ({signal_name}); checkpoint{at} at {ckpt}; continue with --resume"
+        else:
+            ckpt = None
+            msg = f"stopped at step {self.step:,} ({signal_name}); no checkpoint was written"
+        raise TrainingInterrupted(msg, self.step, ckpt, signal_name)
 
     def _augmented_critic(self, D: torch.nn.Module) -> torch.nn.Module | None:
         """Resolve cfg.diffaugment for this data (the model wraps D), say it once, and warn when a
@@ -275,9 +334,12 @@ class Trainer(CheckpointMixin, MonitorMixin):
         from tqdm.auto import tqdm
 
         run_bar = getattr(self, "_bar", None)
+        stop = getattr(self, "_stop", None)
         with tqdm(total=steps, desc=f"{self.model.name} {what}", unit="step", position=1, leave=True,
                   disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True) as bar:
             for i in range(steps):
+                if stop is not None and stop.requested:  # a half-done stage is not checkpointed
+                    self._stopped(stop.requested)
                 yield i
                 bar.update(1)
                 if run_bar is not None:

@@ -121,7 +121,6 @@ class BAGANGenerator(nn.Module):
 
 
 class BAGAN(ga.AdversarialAugmenter):
-    name = "bagan"
     conditional = True
     defaults = {
         "latent_dim": 128,
@@ -157,22 +156,15 @@ class BAGAN(ga.AdversarialAugmenter):
         """BAGAN-GP's gradient penalty differentiates through D twice."""
         return bool(self.config["gp"])
 
-    def _num_classes(self) -> int:
-        if self.config["class_names"] is None:
-            raise ga.ConfigError(
-                f"{self.name} is conditional and needs the class names: pass class_names=[...] "
-                "or call fit() on labelled data, which adopts the data's class names.")
-        return self.num_classes
-
     # ---- networks ------------------------------------------------------------------------
     def build_generator(self):
         c = self.config
         return BAGANGenerator(c["latent_dim"], c["channels"], c["image_size"], c["width"],
-                              self._num_classes(), label_embedding=c["gp"])
+                              self.num_classes, label_embedding=c["gp"])
 
     def build_discriminator(self):
         c = self.config
-        k = self._num_classes()
+        k = self.num_classes
         if c["gp"]:
             return ga.nets.ConvDiscriminator(c["channels"], c["image_size"], c["width"],
                                              norm=c["disc_norm"], out_dim=1, num_classes=k)
@@ -254,9 +246,7 @@ class BAGAN(ga.AdversarialAugmenter):
         # in 1,200 steps on the PBC hard setting, penalty near 0.1). The generator still draws
         # balanced classes.
         fake_labels = labels if self.config["gp"] else self._balanced_labels(n, ctx, real.device)
-        eps = self.sample_latent(n, fake_labels, generator=ctx.rng).to(real.device)
-        with torch.no_grad():
-            fake = G(eps, fake_labels)
+        fake = self.fake_batch(G, fake_labels, ctx, grad=False)
         if self.config["gp"]:
             real_scores, fake_scores = ga.losses.critic_scores(D, real, fake, labels, fake_labels,
                                                                fuse=ctx.fuse_critic)
@@ -272,8 +262,7 @@ class BAGAN(ga.AdversarialAugmenter):
     def generator_loss(self, G, D, labels, ctx):
         n = labels.shape[0]
         fake_labels = self._balanced_labels(n, ctx, labels.device)
-        eps = self.sample_latent(n, fake_labels, generator=ctx.rng).to(labels.device)
-        fake = G(eps, fake_labels)
+        fake = self.fake_batch(G, fake_labels, ctx)
         if self.config["gp"]:
             return ga.losses.wasserstein_generator_loss(D(fake, fake_labels)), {}
         return F.cross_entropy(D(fake).float(), fake_labels), {}
@@ -282,11 +271,6 @@ class BAGAN(ga.AdversarialAugmenter):
 class BAGANGP(BAGAN):
     """BAGAN-GP with the WGAN-GP training settings (n_critic 5, Adam betas (0.5, 0.9))."""
 
-    name = "bagan-gp"
     defaults = {"gp": True}
     train_defaults = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.9), "n_critic": 5}
 
-
-@ga.hookimpl
-def gan_augment_backends():
-    return [BAGAN, BAGANGP]

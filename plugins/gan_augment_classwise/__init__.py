@@ -37,7 +37,6 @@ class ClassWise(GenerativeAugmenter):
     in one file, with each member's keys prefixed by its class index (``"0.net.0.weight"``).
     """
 
-    name: ClassVar[str] = "classwise"
     conditional: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {"backend": "wgan-gp", "backend_config": {}, "class_configs": None}
     test_config: ClassVar[dict[str, Any]] = {"backend": "wgan-gp", "backend_config": {"width": 8, "latent_dim": 16}}
@@ -117,6 +116,7 @@ class ClassWise(GenerativeAugmenter):
         """Train each class's model on that class's images. ``out_dir`` gets one sub-folder per
         class plus the whole model; with ``resume`` a class without a checkpoint starts afresh."""
         ds = ga.as_dataset(data)
+        self.check_labelled(ds)  # one model per class needs labels to know the classes
         if self.deferred_layout:  # create() left size/channels to the data: adopt its own, and say so
             note = self.adopt_layout(ds)
             if train_config.get("progress", True):
@@ -144,7 +144,15 @@ class ClassWise(GenerativeAugmenter):
                 cfg["resume"] = resume and (Path(cfg["out_dir"]) / ga.CHECKPOINT_NAME).exists()
             elif resume:
                 raise ConfigError("resume needs out_dir (the folder of the run to continue).")
-            member.fit(sub, **cfg)
+            try:
+                member.fit(sub, **cfg)
+            except ga.TrainingInterrupted as exc:  # name the class; earlier classes are finished
+                done = ", ".join(self.class_names[:k]) or "none"
+                where = str(exc).replace("; continue with --resume", "")
+                raise ga.TrainingInterrupted(
+                    f"class {k + 1} of {len(members)} ({cname!r}): {where}; classes finished: {done}; continue "
+                    f"with --resume and the same --backend {self.name} and --opt settings (resume=True in Python)",
+                    exc.step, exc.checkpoint, exc.signal_name) from None
             summaries[cname] = member.training_summary
         self.training_summary = {"per_class": summaries, "backend": self.config["backend"]}
         if out is not None:
@@ -190,7 +198,3 @@ class ClassWise(GenerativeAugmenter):
             m.to(device)
         return self
 
-
-@ga.hookimpl
-def gan_augment_backends():
-    return [ClassWise]

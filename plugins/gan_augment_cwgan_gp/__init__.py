@@ -19,13 +19,10 @@ labels as well.
 
 from __future__ import annotations
 
-import torch
-
 import gan_augment as ga
 
 
 class ConditionalWGANGP(ga.AdversarialAugmenter):
-    name = "cwgan-gp"
     conditional = True
     defaults = {
         "latent_dim": 128,
@@ -40,18 +37,10 @@ class ConditionalWGANGP(ga.AdversarialAugmenter):
     #: small settings the conformance kit (gan_augment.testing) uses
     test_config = {"width": 8, "latent_dim": 16, "embed_dim": 4}
 
-    def _num_classes(self) -> int:
-        if self.config["class_names"] is None:
-            raise ga.ConfigError(
-                "cwgan-gp is conditional and needs the class names: pass class_names=[...] "
-                "or call fit() on labelled data, which adopts the data's class names."
-            )
-        return self.num_classes
-
     def build_generator(self):
         c = self.config
         return ga.nets.ConvGenerator(c["latent_dim"], c["channels"], c["image_size"], c["width"],
-                                     num_classes=self._num_classes(), embed_dim=c["embed_dim"])
+                                     num_classes=self.num_classes, embed_dim=c["embed_dim"])
 
     def build_discriminator(self):
         c = self.config
@@ -59,20 +48,13 @@ class ConditionalWGANGP(ga.AdversarialAugmenter):
             raise ga.ConfigError("critic_norm='batch' is not allowed for cwgan-gp: batch norm couples "
                                  "samples and breaks the per-sample gradient penalty; use 'layer' or 'none'.")
         return ga.nets.ConvDiscriminator(c["channels"], c["image_size"], c["width"], norm=c["critic_norm"],
-                                         num_classes=self._num_classes())
+                                         num_classes=self.num_classes)
 
     def discriminator_loss(self, G, D, real, labels, ctx):
-        z = self.sample_latent(real.shape[0], labels, generator=ctx.rng).to(real.device)
-        with torch.no_grad():
-            fake = G(z, labels)
+        fake = self.fake_batch(G, labels, ctx, grad=False)
         return ga.losses.wgan_gp_critic_loss(D, real, fake, ctx.rng, labels=labels, gp_weight=self.config["gp_weight"],
                                              drift_weight=self.config["drift_weight"], fuse=ctx.fuse_critic)
 
     def generator_loss(self, G, D, labels, ctx):
-        z = self.sample_latent(labels.shape[0], labels, generator=ctx.rng).to(labels.device)
-        return ga.losses.wasserstein_generator_loss(D(G(z, labels), labels)), {}
+        return ga.losses.wasserstein_generator_loss(D(self.fake_batch(G, labels, ctx), labels)), {}
 
-
-@ga.hookimpl
-def gan_augment_backends():
-    return [ConditionalWGANGP]

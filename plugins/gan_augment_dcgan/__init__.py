@@ -12,7 +12,6 @@ import gan_augment as ga
 
 
 class DCGAN(ga.AdversarialAugmenter):
-    name = "dcgan"
     conditional = False
     defaults = {
         "latent_dim": 100,
@@ -46,16 +45,12 @@ class DCGAN(ga.AdversarialAugmenter):
 
     def discriminator_loss(self, G, D, real, labels, ctx):
         n = real.shape[0]
-        z = self.sample_latent(n, None, generator=ctx.rng).to(real.device)
+        # One generator forward per step, as in Radford et al.'s reference loop: the last
+        # discriminator update's fakes keep their graph, and the generator update reuses them.
+        fake = self.fake_batch(G, labels, ctx, grad=ctx.last_critic_step)
         if ctx.last_critic_step:
-            # One generator forward per step, as in Radford et al.'s reference loop: the last
-            # discriminator update's fakes keep their graph, and the generator update reuses them.
-            fake = G(z)
             ctx.extra["dcgan_fake"] = fake
             fake = fake.detach()
-        else:
-            with torch.no_grad():
-                fake = G(z)
         real_t = torch.full((n, 1), float(self.config["real_label"]), device=real.device)
         fake_t = torch.zeros(n, 1, device=real.device)
         flip = (torch.rand(n, 1, generator=ctx.rng, device=ctx.rng.device) < self.config["flip_prob"]).to(real.device)
@@ -66,11 +61,6 @@ class DCGAN(ga.AdversarialAugmenter):
     def generator_loss(self, G, D, labels, ctx):
         fake = ctx.extra.pop("dcgan_fake", None)
         if fake is None:  # called on its own (tests, third-party loops): draw a fresh batch
-            z = self.sample_latent(labels.shape[0], None, generator=ctx.rng).to(labels.device)
-            fake = G(z)
+            fake = self.fake_batch(G, labels, ctx)
         return ga.losses.bce_generator_loss(D(self._noisy(fake, ctx))), {}
 
-
-@ga.hookimpl
-def gan_augment_backends():
-    return [DCGAN]

@@ -4,13 +4,10 @@ between real and fake images, and the leukemia study's settings as defaults."""
 
 from __future__ import annotations
 
-import torch
-
 import gan_augment as ga
 
 
 class WGANGP(ga.AdversarialAugmenter):
-    name = "wgan-gp"
     conditional = False
     defaults = {
         "latent_dim": 128,
@@ -34,17 +31,10 @@ class WGANGP(ga.AdversarialAugmenter):
         return ga.nets.ConvDiscriminator(c["channels"], c["image_size"], c["width"], norm=c["critic_norm"])
 
     def discriminator_loss(self, G, D, real, labels, ctx):
-        z = self.sample_latent(real.shape[0], None, generator=ctx.rng).to(real.device)
-        with torch.no_grad():
-            fake = G(z)
+        fake = self.fake_batch(G, labels, ctx, grad=False)
         return ga.losses.wgan_gp_critic_loss(D, real, fake, ctx.rng, gp_weight=self.config["gp_weight"],
                                              drift_weight=self.config["drift_weight"], fuse=ctx.fuse_critic)
 
     def generator_loss(self, G, D, labels, ctx):
-        z = self.sample_latent(labels.shape[0], None, generator=ctx.rng).to(labels.device)
-        return ga.losses.wasserstein_generator_loss(D(G(z))), {}
+        return ga.losses.wasserstein_generator_loss(D(self.fake_batch(G, labels, ctx))), {}
 
-
-@ga.hookimpl
-def gan_augment_backends():
-    return [WGANGP]

@@ -23,6 +23,7 @@ import torch
 
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError, DataError
+from gan_augment.core.layout import uint8_to_signed
 from gan_augment.mix.dataset import SyntheticMix
 
 from .data import Images
@@ -109,7 +110,7 @@ class Duplicated(torch.utils.data.Dataset):
 
 def to_float(img: np.ndarray) -> torch.Tensor:
     """HWC uint8 -> CHW float in [-1, 1]; the classifier's input everywhere, test included."""
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div(127.5).sub(1)
+    return uint8_to_signed(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1))
 
 
 def classic_pipeline(channels: int, seed: int):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from gan_augment.core.data import ImageDataset, load_dataset
 from gan_augment.core.errors import ConfigError, DataError
+from gan_augment.core.serialization import sha256_file
 
 
 @dataclass
@@ -46,14 +47,6 @@ class Images:
         h.update(np.asarray(self.labels, dtype=np.int64).tobytes())
         h.update("\n".join(self.class_names).encode())
         return h.hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sha256_source(path: str | Path) -> str:

@@ -15,12 +15,9 @@ import torch
 
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError
-from gan_augment.hub.pretrained import from_pretrained
-from gan_augment.hub.resolve import resolve
-
-from .data import sha256_file
-
-WEIGHTS_NAME = "model.safetensors"
+from gan_augment.core.folder import load
+from gan_augment.core.format import WEIGHTS_NAME
+from gan_augment.core.serialization import sha256_file
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:
@@ -55,10 +52,10 @@ def resolve_generator(spec: Any, index: int) -> GeneratorRef:
         ref = GeneratorRef(f"{spec.name}#{index}", spec, state_sha256(spec.state_dict()),
                            getattr(spec, "name_or_path", None) or "in-memory augmenter")
     elif isinstance(spec, (str, Path)):
-        folder = resolve(str(spec))
-        weights = Path(folder) / WEIGHTS_NAME
-        aug = from_pretrained(folder)
-        ref = GeneratorRef(str(spec), aug, sha256_file(weights), str(spec), str(weights))
+        loaded = load(spec)  # one resolve, one config read, the weights hashed once
+        weights = loaded.folder / WEIGHTS_NAME
+        digest = loaded.digests.get(WEIGHTS_NAME) or sha256_file(weights)
+        ref = GeneratorRef(str(spec), loaded.model, digest, str(spec), str(weights))
     else:
         raise ConfigError(f"a generator must be a GenerativeAugmenter, a model folder or a short name; "
                              f"got {type(spec).__name__}.")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
-from .store import atomic_write_text
+from gan_augment.core.serialization import atomic_write_bytes, atomic_write_text
 
 NAMES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1"}
 
@@ -115,11 +116,10 @@ def plot(results: dict[str, Any], path: str | Path) -> None:
     ax.set_title(results.get("setting") or "efficacy")
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def write(results: dict[str, Any], out: str | Path) -> tuple[Path, Path]:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from gan_augment.core.errors import ConfigError, DataError, TrainingDiverged
+from gan_augment.core.layout import uint8_to_signed
 
 STEP_POLICY = ("equal optimiser steps: every arm trains epochs * ceil(n_real / batch_size) steps, "
                "n_real = real training images; larger arms cycle over their own items")
@@ -129,7 +130,7 @@ def fit(dataset, recipe: Recipe, num_classes: int, in_chans: int, n_real: int, s
 def predict(model: torch.nn.Module, images: torch.Tensor, device: torch.device, batch: int = 256) -> torch.Tensor:
     out = []
     for i in range(0, len(images), batch):
-        x = images[i:i + batch].to(device).float().div(127.5).sub(1)
+        x = uint8_to_signed(images[i:i + batch].to(device))
         out.append(model(x).argmax(1).cpu())
     return torch.cat(out)
 

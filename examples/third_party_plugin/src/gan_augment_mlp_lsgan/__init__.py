@@ -30,7 +30,6 @@ class MLPGenerator(nn.Module):
 class MLPLSGAN(ga.AdversarialAugmenter):
     """D is trained to output 1 on real and 0 on fake; G to make D output 1 (squared errors)."""
 
-    name = "mlp-lsgan"
     conditional = False
     defaults = {"latent_dim": 32, "hidden": 256}
     train_defaults = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999)}
@@ -46,17 +45,9 @@ class MLPLSGAN(ga.AdversarialAugmenter):
                              nn.Linear(k, k), nn.LeakyReLU(0.2), nn.Linear(k, 1))
 
     def discriminator_loss(self, G, D, real, labels, ctx):
-        z = self.sample_latent(real.shape[0], None, generator=ctx.rng).to(real.device)
-        with torch.no_grad():
-            fake = G(z)
+        fake = self.fake_batch(G, labels, ctx, grad=False)  # latent from ctx.rng, then G
         loss = 0.5 * ((D(real).float() - 1) ** 2).mean() + 0.5 * (D(fake).float() ** 2).mean()
         return loss, {}
 
     def generator_loss(self, G, D, labels, ctx):
-        z = self.sample_latent(labels.shape[0], None, generator=ctx.rng).to(labels.device)
-        return 0.5 * ((D(G(z)).float() - 1) ** 2).mean(), {}
-
-
-@ga.hookimpl
-def gan_augment_backends():
-    return [MLPLSGAN]
+        return 0.5 * ((D(self.fake_batch(G, labels, ctx)).float() - 1) ** 2).mean(), {}

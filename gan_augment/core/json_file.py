@@ -13,7 +13,7 @@ from gan_augment.core.errors import ModelLoadError
 from gan_augment.core.version import __version__
 
 
-def read_json_config(path: Path, what: str, required: Iterable[str], newest_version: int,
+def read_json_file(path: Path, what: str, required: Iterable[str], newest_version: int,
                      fix: str = "download or copy it again") -> dict[str, Any]:
     """``path``'s JSON object, checked: ``what`` names the folder kind in errors ("a gan-augment
     model folder"), ``required`` keys must be present, ``format_version`` (when present, or when
