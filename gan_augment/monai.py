@@ -29,6 +29,7 @@ from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError, DataError
 from gan_augment.core.folder import from_pretrained
 from gan_augment.mix.draws import check_probability, resolve_augmenter, synthesize
+from gan_augment.mix.forms import ImageForm, loader_transposes
 from gan_augment.mix.labels import acts_on, chosen_classes, class_for
 
 META_KEY = "gan_augment_synthetic"
@@ -62,6 +63,7 @@ class _Replacer:
             raise ConfigError(f"value_range must be 'auto' or (low, high), got {value_range!r}.")
         self.value_range = value_range
         self._seed = 0
+        self._transposed: bool | None = None  # does the loader swap rows and columns? (found once)
 
     @property
     def augmenter(self) -> GenerativeAugmenter:
@@ -80,6 +82,18 @@ class _Replacer:
     def _draw_seed(self) -> None:
         self._seed = int(self.R.randint(0, 2**31 - 1))
 
+    def _loader_transposes(self, img: Any) -> bool:
+        """Whether ``img`` reached us with its file's rows and columns swapped, as MONAI's
+        LoadImage hands over PNG and JPEG files: found once, from the first image that names its
+        file, by the comparison SyntheticMix uses, so a synthetic image gets the same orientation
+        (an orientation of its own would be a cue the classifier could learn)."""
+        if self._transposed is None:
+            path = img.meta.get("filename_or_obj") if isinstance(img, MetaTensor) else None
+            if not path:
+                return False
+            self._transposed = loader_transposes(path, img, ImageForm.of(img, channel_first=True))
+        return self._transposed
+
     def _mark(self, img: Any, synthetic: bool) -> Any:
         if isinstance(img, MetaTensor):
             img.meta[META_KEY] = synthetic
@@ -95,7 +109,11 @@ class _Replacer:
                 f"shape {shape}. Put EnsureChannelFirst(d) before it; 3-D volumes are not supported."
             )
         model_class = class_for(self.augmenter, label, self.class_names, self.class_map)
-        u8 = synthesize(self.augmenter, model_class, self._seed, shape[0], shape[1:], filter=self.filter)
+        transposed = self._loader_transposes(img)
+        hw = (shape[2], shape[1]) if transposed else shape[1:]
+        u8 = synthesize(self.augmenter, model_class, self._seed, shape[0], hw, filter=self.filter)
+        if transposed:
+            u8 = u8.transpose(1, 2).contiguous()
         lo, hi = _value_scale(img, self.value_range)
         if torch.is_tensor(img):
             dtype = img.dtype

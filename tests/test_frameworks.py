@@ -239,6 +239,24 @@ def test_monai_dict_pipeline_orientation(folders, kind, tmp_path):
     assert mix.synthetic_image(len(mix) - 1).shape == (3, 64, 64)
 
 
+def test_generative_replaced_after_load_imaged_keeps_the_loader_orientation(folders):
+    """A replacement after LoadImaged comes out as the picture's own file would: the transform
+    finds the loader's row/column swap from the first image's file and applies it."""
+    from gan_augment.monai import GenerativeReplaced
+
+    data = dict_data(folders)
+    path = next(d["image"] for d in data if d["label"] == 0)
+    picture = np.asarray(Image.open(path).convert("RGB"))
+    aug = ReturnsPicture(picture, image_size=64, class_names=PBC)
+    load = Compose([LoadImaged(keys="image", image_only=True), EnsureChannelFirstd(keys="image")])
+    replace = GenerativeReplaced(keys="image", augmenter=aug, prob=1.0, label_key="class_name",
+                                 classes=["basophil"])
+    other = next(d for d in data if d["label"] == 0 and d["image"] != path)
+    out = replace(load(other))["image"]
+    real = load({"image": path})["image"]
+    assert torch.equal(torch.as_tensor(out).float(), torch.as_tensor(real).float())
+
+
 def test_monai_image_dataset_orientation(folders):
     _, files, labels = files_and_labels(folders)
     transform = Compose([EnsureChannelFirst(), ScaleIntensity()])
