@@ -7,10 +7,10 @@ DEMO_STEPS ?= 800
 BIN := $(VENV)/bin
 
 # the tests whose paths differ in bf16: trainer, resume, cards, the conformance kit
-PRECISION_TESTS ?= tests/test_trainer.py tests/test_reliability.py tests/test_hub.py tests/test_conformance.py \
-	tests/test_precision.py
+PRECISION_TESTS ?= tests/test_trainer.py tests/test_reliability.py tests/test_interrupts.py tests/test_resume_checks.py \
+	tests/test_hub.py tests/test_conformance.py tests/test_precision.py
 
-.PHONY: install demo test test-bf16 test-all lint docs benchmark clean
+.PHONY: install demo test test-precision test-bf16 test-all lint docs benchmark clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,14 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest
 
-# precision="auto" chooses bf16 here as on a CPU with native bf16 (emulated, and slower, elsewhere)
-test-bf16: $(BIN)/.installed
-	GAN_AUGMENT_TEST_PRECISION=bf16 $(BIN)/pytest $(PRECISION_TESTS)
+# precision="auto" chooses FORCE (bf16 or fp32) as if this CPU did: bf16 runs emulated, and slower,
+# on a CPU without native bf16. CI runs the precision the machine would not choose itself.
+FORCE ?= bf16
+test-precision: $(BIN)/.installed
+	GAN_AUGMENT_TEST_PRECISION=$(FORCE) $(BIN)/pytest $(PRECISION_TESTS)
+
+test-bf16:
+	$(MAKE) test-precision FORCE=bf16
 
 test-all: $(BIN)/.installed
 	$(BIN)/pytest -m "slow or not slow"

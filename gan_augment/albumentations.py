@@ -25,8 +25,8 @@ except ImportError as exc:  # pragma: no cover - albumentations is a dependency
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError, DataError
 from gan_augment.core.folder import from_pretrained
-from gan_augment.mix.bank import check_probability, resolve_augmenter, synthesize
-from gan_augment.mix.labels import class_for
+from gan_augment.mix.draws import check_probability, resolve_augmenter, synthesize
+from gan_augment.mix.labels import acts_on, chosen_classes, class_for
 
 SPATIAL_TARGETS = ("mask", "masks", "bboxes", "keypoints", "mask3d", "masks3d")
 
@@ -37,7 +37,8 @@ class GenerativeReplace(A.ImageOnlyTransform):
 
     Args:
         augmenter: a GenerativeAugmenter, or a short name / Hub repo id / folder to load lazily.
-        p: probability to replace.
+        p: probability to replace (albumentations' word for it; the MONAI transforms say ``prob``,
+            as MONAI does).
         label_key: the keyword carrying the class, e.g. ``transform(image=img, label=3)``.
         model: the name/path to record when ``augmenter`` is an object (needed for to_dict).
         class_names: names of integer labels, to match classes to the model by name.
@@ -45,13 +46,19 @@ class GenerativeReplace(A.ImageOnlyTransform):
         filter: a SampleFilter (e.g. ``gan_augment.mix.filters.ClassifierAgreement``): the image is
             the first draw it accepts. It holds a classifier, so ``A.to_dict`` records only its
             description and ``A.from_dict`` asks for the filter object again.
+        classes: the dataset classes to replace (names or labels; None: every class the model
+            knows); images of other classes pass through unchanged.
     """
 
     def __init__(self, augmenter: GenerativeAugmenter | str | None = None, p: float = 0.5,
                  label_key: str = "label", model: str | None = None,
                  class_names: Sequence[str] | None = None, class_map: Mapping | None = None,
-                 filter: Any = None):
+                 filter: Any = None, classes: Any = None):
         super().__init__(p=check_probability("p", p, "GenerativeReplace"))
+        if classes is not None and (isinstance(classes, bool) or not isinstance(classes, (str, int, Sequence, set))):
+            raise ConfigError(f"classes must be a class name or label, or a list of them, got {classes!r}.")
+        self.classes = list(classes) if isinstance(classes, (list, tuple, set)) else classes
+        self._chosen: set | None = None
         if isinstance(filter, str):
             raise ConfigError(f"this pipeline was saved with the filter {filter!r}, whose classifier is not "
                               "serialised; build GenerativeReplace(..., filter=ClassifierAgreement(clf)) again.")
@@ -82,11 +89,18 @@ class GenerativeReplace(A.ImageOnlyTransform):
         if self.label_key not in data:
             raise DataError(f"GenerativeReplace needs the item's class: call the pipeline as "
                             f"transform(image=img, {self.label_key}=label) (label_key={self.label_key!r}).")
-        model_class = class_for(self.augmenter, data[self.label_key], self.class_names, self.class_map)
         seed = int(self.random_generator.integers(0, 2**63 - 1))
+        if self.classes is not None:
+            if self._chosen is None:
+                self._chosen = chosen_classes(self.classes, self.augmenter, self.class_names, self.class_map)
+            if not acts_on(data[self.label_key], self._chosen, self.class_names):
+                return {"model_class": None, "gen_seed": seed}
+        model_class = class_for(self.augmenter, data[self.label_key], self.class_names, self.class_map)
         return {"model_class": model_class, "gen_seed": seed}
 
-    def apply(self, img: np.ndarray, model_class: int = 0, gen_seed: int = 0, **params: Any) -> np.ndarray:
+    def apply(self, img: np.ndarray, model_class: int | None = 0, gen_seed: int = 0, **params: Any) -> np.ndarray:
+        if model_class is None:  # not one of the classes to replace
+            return img
         if img.ndim == 2:
             channels = 1
         elif img.ndim == 3 and img.shape[2] in (1, 3):
@@ -105,4 +119,4 @@ class GenerativeReplace(A.ImageOnlyTransform):
 
     def get_transform_init_args(self) -> dict[str, Any]:
         return {"model": self.model, "label_key": self.label_key, "class_names": self.class_names,
-                "class_map": self.class_map, "filter": self.filter.describe() if self.filter is not None else None}
+                "class_map": self.class_map, "classes": self.classes, "filter": self.filter.describe() if self.filter is not None else None}

@@ -134,3 +134,15 @@ def test_works_in_dataloader_workers(aug):
     for x, y in loader:
         for img, label in zip(x, y):
             assert class_of(img.float().mean().item() / 255, 3) == int(label)
+
+
+def test_classes_limits_the_replacement_to_those_classes(aug):
+    image = np.zeros((16, 16, 3), np.uint8)
+    t = A.Compose([GenerativeReplace(aug, p=1.0, classes=["b"])], seed=0)
+    assert t(image=image, label=1)["image"].any()  # "b" is replaced
+    assert not t(image=image, label=0)["image"].any() and not t(image=image, label=2)["image"].any()
+    by_label = A.Compose([GenerativeReplace(aug, p=1.0, classes=[2])], seed=0)
+    assert by_label(image=image, label=2)["image"].any() and not by_label(image=image, label=1)["image"].any()
+    assert A.to_dict(t)["transform"]["transforms"][0]["classes"] == ["b"]
+    with pytest.raises(ga.ConfigError, match="classes= names 'z', which the model cannot make"):
+        A.Compose([GenerativeReplace(aug, p=1.0, classes=["z"])], seed=0)(image=image, label=0)

@@ -237,7 +237,7 @@ def test_bank_without_filter_is_unchanged():
     assert plain.acceptance() == {}
     aug = StreamAugmenter()
     from gan_augment.core.layout import fit_images
-    from gan_augment.mix.bank import chunk_seed
+    from gan_augment.mix.draws import chunk_seed
 
     x = aug.sample(4, labels=0, generator=torch.Generator().manual_seed(chunk_seed(0, 0, 0, 0)))
     assert torch.equal(plain.synthetic_image(46), fit_images(x, 1, (8, 8))[0])

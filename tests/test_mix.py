@@ -112,7 +112,7 @@ def test_minority_tie_follows_imblearn():
 
 
 @pytest.mark.parametrize("strategy, phrase", [
-    ("minorty", "When 'sampling_strategy' is a string, it needs to be one of"),
+    ("minorty", "Got 'minorty' instead"),
     ("majority", "'sampling_strategy'='majority' cannot be used with over-sampler"),
     (0.5, "can be a float only when the type of target is binary"),
     (1.5, None),  # multi-class is checked first by us; imblearn checks range first
@@ -131,6 +131,8 @@ def test_invalid_strategy_errors_like_imblearn(strategy, phrase):
     if phrase is not None:
         assert phrase in str(theirs.value)
         assert phrase in str(ours.value)
+    if strategy == "minorty":  # our own message speaks this API's word, not imbalanced-learn's
+        assert "strategy= must be one of" in str(ours.value) and "sampling_strategy" not in str(ours.value)
 
 
 def test_typo_gets_a_suggestion_and_binary_float_ratio_error():
@@ -360,7 +362,7 @@ def test_monai_paths_get_a_clear_error():
     data = [{"image": f"/data/{i}.png", "label": int(v)} for i, v in enumerate(labels_from([4, 1]))]
     mix = SyntheticMix(Dataset(data, transform=lambda d: d), FakeConditional(image_size=16, class_names=["0", "1"]),
                        ratio=None)
-    with pytest.raises(ga.DataError, match="GenerativeReplaced after LoadImaged"):
+    with pytest.raises(ga.DataError, match="does not start with MONAI.s LoadImage"):
         mix[len(mix) - 1]
 
 
@@ -392,3 +394,12 @@ def test_ratio_a_hair_below_one_means_no_cap():
 
     assert ratio_cap(5, 0.9999999999999999) is None
     assert ratio_cap(5, 0.5) == 5 and ratio_cap(4, 1 / 3) == 2
+
+
+def test_integer_labels_without_names_get_the_one_argument_to_add():
+    y = labels_from([10, 4, 2])
+    aug = FakeConditional(image_size=16, class_names=["a", "b", "c"])
+    with pytest.raises(ga.ConfigError) as err:
+        SyntheticMix(LabelsOnly(y, None), aug)  # as many labels as model classes: their names, to check
+    assert "add class_names=['a', 'b', 'c'] to SyntheticMix(...)" in str(err.value)
+    assert SyntheticMix(LabelsOnly(y, None), aug, class_names=["a", "b", "c"]).plan.synthetic == {"a": 0, "b": 4, "c": 2}  # ratio=0.5 caps

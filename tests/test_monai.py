@@ -127,3 +127,18 @@ def test_plain_dataset_and_errors(aug):
         GenerativeReplace(aug, value_range=3)
     out = GenerativeReplace(aug, prob=1.0, value_range=(-1, 1))(meta_image(), 0)
     assert float(out.min()) >= -1 and float(out.mean()) < 0  # class "a" is dark: mapped into [-1, 1]
+
+
+def test_classes_limits_the_replacement_to_one_class(aug):
+    """Only the chosen class is replaced, and other classes need not be ones the model knows."""
+    t = GenerativeReplaced(keys="image", augmenter=aug, prob=1.0, classes=["b"], class_names=["a", "b", "other"])
+    for label, replaced in [(0, False), (1, True), (2, False)]:
+        out = t({"image": meta_image(), "label": label})
+        assert out["is_synthetic"] is replaced and bool(out["image"].any()) is replaced
+        assert out["image"].meta[META_KEY] is replaced
+    one = GenerativeReplace(aug, prob=1.0, classes=1)
+    assert one(meta_image(), label=1).any() and not one(meta_image(), label=0).any()
+    with pytest.raises(ga.ConfigError, match="classes= names 'z', which the model cannot make"):
+        GenerativeReplaced(keys="image", augmenter=aug, prob=1.0, classes=["z"])({"image": meta_image(), "label": 0})
+    with pytest.raises(ga.ConfigError, match="classes must be a class name or label"):
+        GenerativeReplace(aug, classes=0.5)

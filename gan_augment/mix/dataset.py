@@ -20,16 +20,17 @@ import torch
 from gan_augment.core.contract import GenerativeAugmenter
 from gan_augment.core.errors import ConfigError, DataError
 from gan_augment.core.layout import fit_images
-from gan_augment.mix.bank import chunk_seed
+from gan_augment.mix.draws import chunk_seed
 from gan_augment.mix.filters import SampleFilter, draw_accepted
-from gan_augment.mix.forms import ImageForm, _convert_label
+from gan_augment.mix.forms import ImageForm, _convert_label, loader_transposes
 from gan_augment.mix.labels import (
-    _monai_data,
     dataset_class_names,
     dataset_labels,
     label_name,
     match_class,
+    names_hint,
 )
+from gan_augment.mix.pipeline import Steps, dataset_steps, loaded_item
 from gan_augment.mix.plan import ClassPlan, MixPlan
 from gan_augment.mix.strategy import class_counts, ratio_cap, sampling_targets
 
@@ -42,8 +43,14 @@ class SyntheticMix(torch.utils.data.Dataset):
     Items ``0..len(base)-1`` are ``base``'s own; after them come the synthetic items, class by
     class, in the form of ``base``'s items (PIL image, HWC or CHW array, tensor, MONAI dict with a
     MetaTensor). A transform is applied to synthetic items as to real ones: ``transform=`` (applied
-    to both; ``base`` then yields raw items), or else ``base.transform`` (torchvision and MONAI
-    datasets), which ``base`` already applies to its own items.
+    to both; ``base`` then yields raw items), or else the one ``base`` applies to its own items,
+    whatever it calls it (``transform``: torchvision, timm, MONAI; ``transforms``: MONAI's MedNIST
+    tutorial). A MONAI Compose that starts by loading files (``LoadImage(d)``) runs on synthetic
+    images from the step after the loaders, and they are made in the loaded real images' form
+    (orientation, dtype, value range, layout): a synthetic image has no file to load.
+
+    Labels and class names are read without decoding an image (``.targets``/``.labels``,
+    ``.classes``, timm's ``reader``, MONAI's list of dicts and their ``"class_name"``).
 
     Args:
         strategy: imbalanced-learn ``sampling_strategy`` for over-sampling: "minority",
@@ -57,7 +64,7 @@ class SyntheticMix(torch.utils.data.Dataset):
             2-core CPU and every 2 epochs 3.1% (benchmarks/mixer_overhead.py, docs/performance.md).
         bank_batch: images per forward pass (and per bank chunk).
         return_synthetic_flag: append ``is_synthetic`` to tuples, or add it as a dict key.
-        label_fn: ``label_fn(base) -> labels`` when ``base`` has no ``.targets``/``.labels``.
+        label_fn: ``label_fn(base) -> labels`` when ``base`` carries its labels nowhere above.
         class_map: dataset class (name or label) -> augmenter class (name or index), or None to
             add nothing for that class. Other classes are matched by name.
         class_names: names of ``base``'s integer labels when ``base`` does not carry them.
@@ -89,13 +96,14 @@ class SyntheticMix(torch.utils.data.Dataset):
         self.transform, self.target_transform = transform, target_transform
         self.image_key, self.label_key = image_key, label_key
         self._labels = dataset_labels(base, label_fn, label_key)
-        self.class_names_ = list(class_names) if class_names is not None else dataset_class_names(base)
+        self.class_names_ = list(class_names) if class_names is not None else dataset_class_names(base, label_key)
         self.plan = self._make_plan(strategy, ratio, class_map)
         counts = [r.synthetic for r in self.plan.rows]
         self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()  # seen by persistent workers
         self._bank: dict[tuple[int, int, int], torch.Tensor] = {}
         self._form: tuple | None = None
+        self._templates: dict[int, dict] = {}
         self.filter = filter
         self._acceptance: dict[tuple[int, int, int], dict[str, int]] = {}
         if filter is not None:
@@ -141,7 +149,7 @@ class SyntheticMix(torch.utils.data.Dataset):
         if unmatched:
             hint = ""
             if self.class_names_ is None and not isinstance(next(iter(stats)), str):
-                hint = " The dataset carries no class names: pass class_names=[...] (in label order)."
+                hint = " " + names_hint(list(stats), self.augmenter.class_names)
             raise ConfigError(
                 f"the augmenter cannot make dataset classes {unmatched}: it knows "
                 f"{self.augmenter.class_names}.{hint} Map them with class_map={{'dataset class': "
@@ -196,7 +204,7 @@ class SyntheticMix(torch.utils.data.Dataset):
                     x = draw_accepted(self.augmenter, plan.model_class, m, g, self.filter,
                                       batch_size=self.bank_batch, stats=self._acceptance[key])
             form = self._image_form()  # fit_images runs outside: the bank holds ordinary tensors
-            self._bank[key] = fit_images(x.float().cpu(), form.channels, form.size)
+            self._bank[key] = fit_images(x.float().cpu(), form.channels, form.image_size)
         return self._bank[key]
 
     def acceptance(self) -> dict[str, dict[str, float]]:
@@ -229,25 +237,14 @@ class SyntheticMix(torch.utils.data.Dataset):
         return self._chunk(row, j // self.bank_batch)[j % self.bank_batch]
 
     # ---- forms ---------------------------------------------------------------------------------
-    def _adopted_transforms(self) -> tuple[Callable | None, Callable | None]:
-        if self.transform is not None or self.target_transform is not None:
-            return self.transform, self.target_transform
-        return getattr(self.base, "transform", None), getattr(self.base, "target_transform", None)
+    def _steps(self) -> Steps:
+        """The steps items go through, looked up on every use: timm's create_loader sets
+        ``dataset.transform`` on the mixer after it is built."""
+        return dataset_steps(self.base, self.transform, self.target_transform)
 
-    def _raw_probe(self) -> Any:
-        """One real item before any transform: what a synthetic item must look like."""
-        if self.transform is not None or self.target_transform is not None:
-            return self.base[0]
-        if getattr(self.base, "transform", None) is None and getattr(self.base, "target_transform", None) is None:
-            return self.base[0]
-        data = _monai_data(self.base)
-        if data is not None:
-            return data[0]
-        raw = copy.copy(self.base)
-        for attr in ("transform", "target_transform", "transforms"):
-            if hasattr(raw, attr):
-                setattr(raw, attr, None)
-        return raw[0]
+    def _loaded(self, index: int) -> tuple[Any, Any]:
+        own = self.transform is not None or self.target_transform is not None
+        return loaded_item(self.base, index, self._steps(), own)
 
     def _find_image_key(self, item: Mapping) -> str:
         if self.image_key is not None:
@@ -264,41 +261,58 @@ class SyntheticMix(torch.utils.data.Dataset):
         return self._layout()[1]
 
     def _layout(self) -> tuple:
-        """(container, ImageForm, image key or position, label key or position, label example)."""
+        """(container, ImageForm, image key or None, label example), learned from the first real
+        item after the loading steps only: what a synthetic item must look like there."""
         if self._form is None:
             if len(self._labels) == 0:
                 raise DataError("the base dataset is empty.")
-            raw = self._raw_probe()
-            if isinstance(raw, Mapping):
-                key = self._find_image_key(raw)
-                img = raw[key]
-                if isinstance(img, (str, Path)):
-                    raise DataError(
-                        f"the dataset's {key!r} entries are file paths that its transform loads; a "
-                        "synthetic image has no file. Put gan_augment.monai.GenerativeReplaced after "
-                        "LoadImaged in your Compose instead, or give SyntheticMix a dataset of arrays."
-                    )
-                self._form = ("dict", ImageForm.of(img, channel_first=True), key, self.label_key,
-                              raw.get(self.label_key))
-            elif isinstance(raw, (tuple, list)) and len(raw) >= 2:
-                self._form = ("tuple", ImageForm.of(raw[0]), 0, 1, raw[1])
+            loaded, raw = self._loaded(0)
+            loads = raw is not None
+            if isinstance(loaded, Mapping):
+                key = self._find_image_key(loaded)
+                img, like = loaded[key], loaded.get(self.label_key)
+                path = raw.get(key) if isinstance(raw, Mapping) else None
+                container = "dict"
+            elif isinstance(loaded, (tuple, list)) and len(loaded) >= 2:
+                container, key, img, like, path = "tuple", None, loaded[0], loaded[1], raw
             else:
-                self._form = ("bare", ImageForm.of(raw), None, None, None)
+                container, key, img, like, path = "bare", None, loaded, None, raw
+            if isinstance(img, (str, Path)):
+                raise DataError(
+                    f"the dataset's images are file paths ({str(img)[:60]!r}) and its transform does "
+                    "not start with MONAI's LoadImage(d), so SyntheticMix cannot tell where a "
+                    "synthetic image (which has no file) joins it. Start the Compose with "
+                    "LoadImage(d), or give SyntheticMix a dataset of arrays."
+                )
+            form = ImageForm.of(img, channel_first=True if container == "dict" and not loads else None)
+            if loads and isinstance(path, (str, Path)):
+                form.transposed = loader_transposes(path, img, form)
+            self._form = (container, form, key, like)
         return self._form
 
+    def _template(self, row: int) -> dict:
+        """A real dict item of the row's class after the loading steps, without its image: a
+        synthetic dict carries the same other keys (e.g. MONAI's "class_name"), so batches collate."""
+        if row not in self._templates:
+            index = int(np.flatnonzero(self._labels == self.plan.rows[row].label)[0])
+            loaded, _ = self._loaded(index)
+            key = self._layout()[2]
+            self._templates[row] = {k: v for k, v in loaded.items() if k != key}
+        return copy.deepcopy(self._templates[row])
+
     def _synthetic_item(self, index: int) -> Any:
-        container, form, ikey, _lkey, like = self._layout()
+        container, form, ikey, like = self._layout()
         row = int(np.searchsorted(self._offsets, index - len(self._labels), side="right") - 1)
         plan = self.plan.rows[row]
         meta = {"filename_or_obj": f"gan-augment:{self.augmenter.name}:{plan.name}:{index}"}
         img = form.make(self.synthetic_image(index), meta)
         label = _convert_label(plan.label, like) if like is not None else plan.label
-        tf, ttf = self._adopted_transforms()
+        steps = self._steps()
         if container == "dict":
-            item = {ikey: img, self.label_key: label}
-            return tf(item) if tf is not None else item
-        img = tf(img) if tf is not None else img
-        label = ttf(label) if ttf is not None else label
+            item = {**self._template(row), ikey: img, self.label_key: label}
+            return steps.rest(item) if steps.rest is not None else item
+        img = steps.rest(img) if steps.rest is not None else img
+        label = steps.target(label) if steps.target is not None else label
         return (img, label) if container == "tuple" else img
 
     def _real_item(self, index: int) -> Any:
@@ -335,6 +349,7 @@ class SyntheticMix(torch.utils.data.Dataset):
         state = dict(self.__dict__)
         state["_bank"] = {}  # a spawned worker rebuilds what it needs (same images)
         state["_acceptance"] = {}
+        state["_templates"] = {}
         return state
 
     def __repr__(self) -> str:

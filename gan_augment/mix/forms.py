@@ -25,6 +25,12 @@ class ImageForm:
     scale: float  # value of white: 255 for uint8 / 0..255 floats, 1 for [0, 1] floats
     mode: str | None = None  # PIL mode
     meta: dict | None = None  # MetaTensor metadata of the probe (keys kept for collation)
+    transposed: bool = False  # the loader swaps the file's rows and columns (MONAI's LoadImage)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the picture itself, before a loader's transposition."""
+        return (self.size[1], self.size[0]) if self.transposed else self.size
 
     @classmethod
     def of(cls, img: Any, channel_first: bool | None = None) -> ImageForm:
@@ -66,7 +72,9 @@ class ImageForm:
         return cls(kind, layout, int(ch), (int(size[0]), int(size[1])), dtype, scale, meta=meta)
 
     def make(self, u8: torch.Tensor, meta_update: dict | None = None) -> Any:
-        """One uint8 (C, H, W) image already of the right channels and size -> this form."""
+        """One uint8 (C, H, W) image of ``channels`` and ``image_size`` -> this form."""
+        if self.transposed:
+            u8 = u8.transpose(1, 2)
         if self.kind == "pil":
             from PIL import Image
 
@@ -95,6 +103,35 @@ class ImageForm:
             meta.update(meta_update or {})
             return MetaTensor(t, meta=meta)
         return t
+
+
+def loader_transposes(path: Any, loaded: Any, form: ImageForm) -> bool:
+    """Whether a loader hands over ``path``'s picture with rows and columns swapped, as MONAI's
+    LoadImage does for PNG and JPEG by default: the file decoded by PIL is compared with the
+    loaded array both ways. False when PIL cannot read the file (a volume format has no "rows")."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            pic = np.asarray(im.convert("L" if form.channels == 1 else "RGB"), dtype=np.float64)
+    except Exception:  # not a picture PIL knows: nothing to compare with
+        return False
+    arr = loaded.detach().cpu().numpy() if torch.is_tensor(loaded) else np.asarray(loaded)
+    arr = np.asarray(arr, dtype=np.float64)
+    if form.layout == "chw":
+        arr = np.moveaxis(arr, 0, -1)
+    elif form.layout == "hw":
+        arr = arr[..., None]
+    pic = pic[..., None] if pic.ndim == 2 else pic
+    flipped = pic.transpose(1, 0, 2)
+    if arr.shape != pic.shape or arr.shape != flipped.shape:  # not square: the shape tells
+        return arr.shape == flipped.shape and arr.shape != pic.shape
+
+    def gap(a: np.ndarray, b: np.ndarray) -> float:
+        scale = lambda x: (x - x.min()) / (np.ptp(x) or 1.0)  # noqa: E731 - loaders may rescale
+        return float(np.abs(scale(a) - scale(b)).mean())
+
+    return gap(arr, flipped) < gap(arr, pic)
 
 
 def _convert_label(value: Any, like: Any) -> Any:

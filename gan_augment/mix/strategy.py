@@ -45,8 +45,8 @@ def sampling_targets(strategy: Any, y: Any) -> dict[Any, int]:
     y = np.asarray(y)
     if isinstance(strategy, str) and strategy not in STRATEGY_WORDS + ("majority",):
         # imbalanced-learn's own message for this prints its table of functions; say it plainly
-        raise ConfigError(f"When 'sampling_strategy' is a string, it needs to be one of "
-                          f"{', '.join(map(repr, STRATEGY_WORDS))}. Got {strategy!r} instead."
+        raise ConfigError(f"strategy= must be one of {', '.join(map(repr, STRATEGY_WORDS))} (or a dict "
+                          f"{{class: target total}}, a float or a callable). Got {strategy!r} instead."
                           f"{did_you_mean(strategy, STRATEGY_WORDS)}")
     try:
         out = check_sampling_strategy(strategy, y, "over-sampling")
