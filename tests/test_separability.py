@@ -88,7 +88,9 @@ def test_a_generator_that_copies_real_images_is_indistinguishable(pbc):
     assert abs(sep["auc"] - 0.5) < 0.15, sep
     assert rep["per_class"]["basophil"]["separability"] == sep
     assert rep["overall"]["separability"]["value"]["mean"] == pytest.approx(sep["auc"])
-    assert rep["overall"]["separability"]["floor"]["mean"] == 0.5
+    # the floor: the same probe between real train and real test basophils (48 of them here)
+    assert sep["floor_n"] == 48 and abs(sep["floor"] - 0.5) < 0.2, sep
+    assert rep["overall"]["separability"]["floor"]["mean"] == pytest.approx(sep["floor"])
     json.dumps(rep, allow_nan=False)
     assert "separability" in M.summary_table(rep)
 
@@ -136,3 +138,28 @@ def test_evaluate_can_skip_the_probe_and_the_cli_prints_it(tiny_npz, tmp_path, c
     printed = capsys.readouterr().out
     assert "separability" in printed and "disc " in printed.split("separability", 1)[1]
     assert json.loads(out.read_text())["separability"]["per_class"]["disc"]["auc"] is not None
+
+
+def test_separability_reaches_the_model_card_and_info(tiny_npz, tmp_path, capsys):
+    """publish_model.py's card metrics carry the probe's mean beside 0.5, the card lists it, and
+    `gan-augment info` says which way is better."""
+    import importlib.util
+    from pathlib import Path
+
+    from gan_augment.cli.hub import print_metrics
+
+    spec = importlib.util.spec_from_file_location(
+        "publish_model", Path(__file__).parents[1] / "examples" / "publish_model.py")
+    publish = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(publish)
+    train, test = ga.load_dataset(tiny_npz, split="train"), ga.load_dataset(tiny_npz, split="test")
+    ext = M.train_domain_extractor(train, tmp_path / "ext", steps=5, verbose=False)
+    noise = torch.rand(24, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    rep = M.evaluate((noise, np.array([0, 1] * 12)), train, test, ext, kid_subsets=5, n_pairs=5)
+    card = publish.card_metrics(rep)
+    assert card["separability"] == {"value": rep["separability"]["mean"], "floor": rep["separability"]["floor_mean"]}
+    model = ga.create("dcgan", image_size=16, channels=3, class_names=["disc"])
+    folder = model.save_pretrained(tmp_path / "m", metrics=card)
+    assert "separability" in (Path(folder) / "README.md").read_text()
+    print_metrics(card)
+    assert "near 0.5" in capsys.readouterr().out

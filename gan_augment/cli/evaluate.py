@@ -60,9 +60,10 @@ def separability_lines(report: dict) -> list[str]:
     sep = report.get("separability")
     if not sep:
         return []
-    parts = [f"{name} {v['auc']:.2f}" for name, v in sep["per_class"].items() if v.get("auc") is not None]
+    parts = [f"{name} {v['auc']:.2f}" + (f" (floor {v['floor']:.2f})" if v.get("floor") is not None else "")
+             for name, v in sep["per_class"].items() if v.get("auc") is not None]
     return ["separability (real vs synthetic ROC AUC of a small CNN on held-out halves; 0.5 = "
-            "indistinguishable, 1.0 = a shortcut): " + ", ".join(parts)] if parts else []
+            "indistinguishable, 1.0 = a shortcut; floor = real train vs real test): " + ", ".join(parts)] if parts else []
 
 
 def cmd_train_extractor(args) -> int:

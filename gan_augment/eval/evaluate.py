@@ -232,36 +232,47 @@ def evaluate(model_or_images: Any, real_train: Any, real_test: Any, extractor: A
                                                  float((test_l[tm].argmax(1) == j).double().mean()))
             report["per_class"][names[c]] = entry
     if separability:
-        _add_separability(report, xs, ys, train, keep if one_group else list(counts), one_group, seed, device)
+        _add_separability(report, xs, ys, train, test, keep if one_group else list(counts), one_group, seed,
+                          device)
     return _jsonable(report)
 
 
 def _add_separability(report: dict[str, Any], xs: torch.Tensor, ys: np.ndarray, train: ImageDataset,
-                      classes: list[int], one_group: bool, seed: int, device: str | None) -> None:
-    """report["separability"]: the probe per class (or once for an unconditional group), and its
-    mean beside 0.5 (indistinguishable) in report["overall"], where cards and the table read it."""
-    names, real = train.class_names, train.tensor()
+                      test: ImageDataset, classes: list[int], one_group: bool, seed: int,
+                      device: str | None) -> None:
+    """report["separability"]: the probe per class (or once for an unconditional group), each
+    beside its floor (the same probe between the class's real TRAIN and real TEST images: what
+    two real samples of these sizes score), and the means in report["overall"], where cards and
+    the table read them."""
+    names, real, held_out = train.class_names, train.tensor(), test.tensor()
     groups = {"all": (classes, None)} if one_group else {names[c]: ([c], c) for c in classes}
     per: dict[str, Any] = {}
     for name, (members, c) in groups.items():
         r = real[torch.as_tensor(np.isin(train.labels, members))]
         s = xs if c is None else xs[torch.as_tensor(ys == c)]
+        t = held_out[torch.as_tensor(np.isin(test.labels, members))]
         if min(len(r), len(s)) < 4:
             per[name] = {"auc": None, "skipped": f"{len(r)} real and {len(s)} synthetic images; needs 4 of each"}
             continue
         per[name] = probe_separability(r, s, seed=seed, device=device)
+        floor = probe_separability(r, t, seed=seed, device=device) if len(t) >= 4 else None
+        per[name]["floor"] = None if floor is None else floor["auc"]
+        per[name]["floor_n"] = None if floor is None else floor["n_real"]
     aucs = {k: v["auc"] for k, v in per.items() if v["auc"] is not None}
+    floors = [v["floor"] for v in per.values() if v.get("floor") is not None]
     report["separability"] = {
         "per_class": per,
         "mean": float(np.mean(list(aucs.values()))) if aucs else None,
+        "floor_mean": float(np.mean(floors)) if floors else None,
         "max_class": max(aucs, key=aucs.get) if aucs else None,
         "method": "ROC AUC of a small CNN trained on half of a class's real TRAINING and synthetic images, "
                   "scored on the other halves (then swapped); 0.5 = indistinguishable, 1.0 = always told "
-                  "apart (a shortcut a classifier trained on the mix can learn)",
+                  "apart (a shortcut a classifier trained on the mix can learn); floor = the same probe "
+                  "between the class's real TRAIN and real TEST images",
     }
     if aucs:
         report["overall"]["separability"] = _pair({"mean": report["separability"]["mean"], "over": "classes"},
-                                                  {"mean": 0.5, "over": "indistinguishable by definition"})
+                                                  {"mean": report["separability"]["floor_mean"], "over": "classes"})
     for name, v in per.items():
         if name in report.get("per_class", {}):
             report["per_class"][name]["separability"] = v
