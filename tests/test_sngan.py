@@ -105,9 +105,9 @@ def test_unsupported_size_and_bad_settings_are_one_clear_error():
     with pytest.raises(ga.ConfigError, match="r1_every"):
         ga.create("sngan", r1_every=0)
     with pytest.raises(ga.ConfigError, match="shared_blocks must lie in 0..2"):
-        small(16, shared_blocks=3).generator
+        small(16, shared_blocks=3).build_generator()
     with pytest.raises(ga.ConfigError, match="needs the class names"):
-        ga.create("sngan", image_size=16).generator
+        ga.create("sngan", image_size=16).build_generator()
 
 
 def test_shared_blocks_make_the_coarse_blocks_class_free():
