@@ -255,7 +255,8 @@ def _record(path: Path, row: dict) -> dict:
     return row
 
 
-COLUMNS = (("size", "{}"), ("candidate", "{}"), ("budget", "{:g}"), ("cpu_min", "{:.1f}"), ("steps", "{}"),
+COLUMNS = (("size", "{}"), ("candidate", "{}"), ("budget", "{:g}"), ("cpu_min", "{:.2f}"),
+           ("parent_cpu_min", "{:.2f}"), ("steps", "{}"),
            ("basophil_fid", "{:.2f}"), ("mean_fid", "{:.2f}"), ("basophil_kid", "{:.4f}"), ("mean_kid", "{:.4f}"),
            ("basophil_precision", "{:.2f}"), ("basophil_recall", "{:.2f}"), ("mean_precision", "{:.2f}"),
            ("mean_recall", "{:.2f}"), ("near_copy_rate", "{:.3f}"))
@@ -278,7 +279,11 @@ def write_report(rows: list[dict], out: Path) -> None:
 
     text = table(rows)
     print(text)
-    (out / "race.md").write_text("# Generator race (PBC hard setting)\n\n" + text + "\n")
+    notes = sorted({(r["candidate"], r.get("note", "")) for r in rows})
+    legend = "\n".join(f"- `{name}`: {note}" for name, note in notes)
+    (out / "race.md").write_text("# Generator race (PBC hard setting)\n\nBudgets are process CPU minutes of "
+                                 "training (parent included); FID/KID/precision/recall per class against the "
+                                 "eval 'val' rows in pbc-domain-cnn features.\n\n" + text + "\n\n" + legend + "\n")
     for size in sorted({r["size"] for r in rows}):
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         for ax, metric, title in ((axes[0], "basophil_fid", "basophil"), (axes[1], "mean_fid", "mean of the classes")):
@@ -288,6 +293,7 @@ def write_report(rows: list[dict], out: Path) -> None:
             floor = [r[metric] for r in rows if r["size"] == size and r["candidate"] == "real"]
             if floor:
                 ax.axhline(floor[0], color="grey", linestyle="--", label="real vs real")
+            ax.set_yscale("log")
             ax.set(title=f"{title}, {size} px", xlabel="CPU minutes (training, parent included)",
                    ylabel="domain FID (val)")
         axes[1].legend(fontsize=7)
