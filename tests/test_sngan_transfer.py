@@ -137,7 +137,8 @@ def test_an_unconditional_parent_seeds_every_class(tmp_path):
     parent, run = train_parent(tmp_path, classes=("toy",), backend="sngan-uncond")
     G0, _ = parent_tensors(run)
     child, tr = staged_child(("dark", "bright"), init_from=str(run))
-    transfer.start_from_parent(tr)
+    record = transfer.start_from_parent(tr)
+    assert record["classes"] == {"dark": "the parent's only class (toy)", "bright": "the parent's only class (toy)"}
     key = "blocks.1.norm2.beta.weight"
     assert torch.equal(child.generator.state_dict()[key], G0[key].expand(2, -1))
 

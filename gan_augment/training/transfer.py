@@ -140,6 +140,9 @@ def row_plan(names: list[str], parent: Parent, mode: str, nearest=None) -> tuple
         if name in pnames:
             rows.append([pnames.index(name)])
             how[name] = f"parent class {name}"
+        elif len(pnames) == 1:  # an unconditional parent: its one row for every class
+            rows.append([0])
+            how[name] = f"the parent's only class ({pnames[0]})"
         elif mode == "mean" or (mode == "auto" and nearest is None):
             rows.append(list(range(len(pnames))))
             how[name] = "mean of the parent's classes"
