@@ -204,6 +204,21 @@ def freeze_discriminator(model: Any, k: int) -> int:
     return len(params)
 
 
+def _recorded_parent(trainer: Any) -> dict[str, Any] | None:
+    """The parent a resumed run recorded in its config.json (what was loaded, even if the parent
+    has since changed or gone), or None."""
+    import json
+
+    out = getattr(trainer, "out", None)
+    path = Path(out) / CONFIG_NAME if out is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return (json.loads(path.read_text()).get("training") or {}).get("parent")
+    except ValueError:
+        return None
+
+
 def start_from_parent(trainer: Any) -> dict[str, Any] | None:
     """The trainer's one call: load the parent into the model's fresh networks (not when resuming:
     the run's own checkpoint then holds the weights), freeze the first ``freeze_d`` blocks, and
@@ -215,6 +230,11 @@ def start_from_parent(trainer: Any) -> dict[str, Any] | None:
                               "run folder> too (--init-from), or freeze_d=0.")
         freeze_discriminator(model, 0)
         return None
+    if cfg.resume:  # the weights come from the run's own checkpoint; the parent was recorded beside it
+        recorded = _recorded_parent(trainer)
+        if recorded is not None:
+            freeze_discriminator(model, cfg.freeze_d)
+            return {**recorded, "freeze_d": cfg.freeze_d}
     parent = read_parent(cfg.init_from)
     check_related(model, parent)
     if cfg.freeze_d and parent.discriminator is None:
