@@ -154,7 +154,7 @@ class Stage:
         self.train = train
         self.run = folder / "run"
         self.ledger = folder / "cpu.json"
-        self.spent, self.step = 0.0, 0
+        self.spent, self.step, self.rate = 0.0, 0, None
         if self.ledger.exists():
             led = json.loads(self.ledger.read_text())
             self.spent, self.step = led["cpu_seconds"], led["step"]
@@ -171,15 +171,18 @@ class Stage:
 
     def train_until(self, cpu_seconds: float, label: str) -> None:
         while self.spent < cpu_seconds:
-            per_step = self.spent / self.step if self.step else None
+            # the last chunk's rate: the first chunk also holds set-up and any prepare stage (BAGAN)
+            per_step = self.rate or (self.spent / self.step if self.step else None)
             left = cpu_seconds - self.spent
             n = 1 if per_step is None else max(1, int(min(left, self.chunk_seconds) / per_step + 0.5))
             t0 = time.process_time()
             self.model.fit(self.data, steps=self.MAX_STEPS, stop_at=self.step + n, out_dir=str(self.run),
                            resume=(self.run / ga.CHECKPOINT_NAME).exists(), progress=False,
                            checkpoint_every=0, sample_every=0, **self.train)
-            self.spent += time.process_time() - t0
+            dt = time.process_time() - t0
+            self.spent += dt
             self.step += n
+            self.rate = dt / n
             self.ledger.write_text(json.dumps({"cpu_seconds": self.spent, "step": self.step}))
             if self.progress:
                 print(f"  {label}: step {self.step}, {self.spent / 60:.2f} of {cpu_seconds / 60:.2f} CPU min",
