@@ -8,6 +8,8 @@ Why, against the DCGAN-layout cwgan-gp:
 * Spectral norm bounds the discriminator's Lipschitz constant layer by layer, in one forward pass,
   so no gradient penalty is needed: a discriminator update costs one backward, not two, and one
   or two of them per generator step suffice (WGAN-GP takes five).
+  The residual blocks convolve at full resolution, though, so an update does more arithmetic than
+  the DCGAN layout's (width 16, 64 px: a step with n_critic 2 measured about 1.7x cwgan-gp's).
 * The class enters the generator through class-conditional batch norm in every block, and the
   discriminator through the projection term <embed(y), h(x)>; fakes carry the real batch's labels.
 * DiffAugment and a generator EMA are on by default (small data; EMA samples are smoother).
