@@ -174,7 +174,8 @@ class Stage:
             # the last chunk's rate: the first chunk also holds set-up and any prepare stage (BAGAN)
             per_step = self.rate or (self.spent / self.step if self.step else None)
             left = cpu_seconds - self.spent
-            n = 1 if per_step is None else max(1, int(min(left, self.chunk_seconds) / per_step + 0.5))
+            # round down: the last chunks shrink as the budget nears, so it overshoots by about a step
+            n = 1 if per_step is None else max(1, int(min(left, self.chunk_seconds) / per_step))
             t0 = time.process_time()
             self.model.fit(self.data, steps=self.MAX_STEPS, stop_at=self.step + n, out_dir=str(self.run),
                            resume=(self.run / ga.CHECKPOINT_NAME).exists(), progress=False,
