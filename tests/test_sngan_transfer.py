@@ -143,6 +143,18 @@ def test_an_unconditional_parent_seeds_every_class(tmp_path):
     assert torch.equal(child.generator.state_dict()[key], G0[key].expand(2, -1))
 
 
+def test_a_parent_with_class_free_blocks_seeds_every_class_row(tmp_path):
+    _, run = train_parent(tmp_path, shared_blocks=1)
+    G0, _ = parent_tensors(run)
+    data = toy_two_class_data(4, 16, 1, classes=("dark", "bright", "new"))
+    child = ga.create("sngan", class_names=list(data.class_names), **SMALL)
+    cfg = ga.TrainConfig.build({}, {"steps": 1, "init_from": str(run), "new_class_init": "mean"})
+    transfer.start_from_parent(SimpleNamespace(cfg=cfg, model=child, images=data.tensor(),
+                                               labels=torch.as_tensor(data.labels)))
+    key = "blocks.0.norm1.gamma.weight"  # one row in the parent's shared block 0, three here
+    assert G0[key].shape[0] == 1 and torch.equal(child.generator.state_dict()[key], G0[key].expand(3, -1))
+
+
 def test_mismatches_are_one_clear_error(tmp_path):
     _, run = train_parent(tmp_path)
     wide = ga.create("sngan", class_names=["dark", "bright"], **{**SMALL, "width": 16})

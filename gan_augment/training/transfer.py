@@ -174,7 +174,10 @@ def remap_state(module: nn.Module, parent_state: dict[str, torch.Tensor], row_ke
             if theirs.shape[1:] != mine.shape[1:]:
                 raise ConfigError(f"init_from: {what} {key} rows are {tuple(theirs.shape[1:])} in the parent "
                                   f"and {tuple(mine.shape[1:])} here; {hint}")
-            theirs = torch.stack([theirs[r].float().mean(0).to(theirs.dtype) for r in rows])
+            if len(theirs) == 1:  # a class-free layer of the parent (one row) seeds every class
+                theirs = theirs.expand(len(rows), *theirs.shape[1:]).clone()
+            else:
+                theirs = torch.stack([theirs[r].float().mean(0).to(theirs.dtype) for r in rows])
         elif theirs.shape != mine.shape:
             raise ConfigError(f"init_from: {what} {key} is {tuple(theirs.shape)} in the parent and "
                               f"{tuple(mine.shape)} here; {hint}")
