@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import gan_augment as ga
-from gan_augment.core.format import sha256_file
+from gan_augment.core.serialization import sha256_file
 from gan_augment.testing.toy import toy_two_class_data
 from gan_augment.training import transfer
 

@@ -37,8 +37,8 @@ import torch
 from torch import nn
 
 from gan_augment.core.errors import ConfigError, ModelLoadError
-from gan_augment.core.format import CONFIG_NAME, WEIGHTS_NAME, read_config, sha256_file
-from gan_augment.core.serialization import load_strict, read_safetensors
+from gan_augment.core.format import CONFIG_NAME, WEIGHTS_NAME, read_config
+from gan_augment.core.serialization import load_strict, read_safetensors, sha256_file
 from gan_augment.training.checkpoint import CHECKPOINT_NAME, read_trainer_state
 
 NEW_CLASS_INIT = ("auto", "nearest", "mean")
@@ -65,10 +65,10 @@ class Parent:
 
 
 def read_parent(source: str | os.PathLike) -> Parent:
-    """The parent named by a run folder, a model folder or a Hub repo id."""
-    from gan_augment.core.download import locate  # huggingface_hub: only when a run has a parent
+    """The parent named by a run folder, a model folder, a short name or a Hub repo id."""
+    from gan_augment.core.folder import find  # huggingface_hub: only when a run has a parent
 
-    folder = locate(source)
+    folder = find(source).folder
     if (folder / CHECKPOINT_NAME).is_file():
         path = folder / CHECKPOINT_NAME
         state, tensors = read_trainer_state(path), read_safetensors(path)
