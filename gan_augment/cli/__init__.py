@@ -140,7 +140,8 @@ def _train(args) -> int:
     for key, val in (("steps", args.steps), ("epochs", args.epochs), ("seed", args.seed),
                      ("batch_size", args.batch_size), ("checkpoint_every", args.checkpoint_every),
                      ("sample_every", args.sample_every), ("device", args.device), ("stop_at", args.stop_at),
-                     ("checkpoint_minutes", args.checkpoint_minutes)):
+                     ("checkpoint_minutes", args.checkpoint_minutes), ("init_from", args.init_from),
+                     ("freeze_d", args.freeze_d)):
         if val is not None:
             train_opts[key] = val
     if args.steps is not None:
@@ -237,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--opt", action="append", metavar="KEY=VALUE", help="backend or trainer setting (JSON value); repeatable")
+    # transfer (gan_augment/training/transfer.py)
+    t.add_argument("--init-from", default=None, metavar="PATH",
+                   help="start from this run folder, model folder or Hub repo id of the same backend")
+    t.add_argument("--freeze-d", type=non_negative, default=None, metavar="K",
+                   help="with --init-from a run folder: freeze the first K discriminator blocks (FreezeD)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 

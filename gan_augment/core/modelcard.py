@@ -84,6 +84,7 @@ def render_card(cfg: dict[str, Any], license: str = "cc-by-4.0", datasets: list[
         f"- generator steps: {tr.get('steps', 'unknown')}, batch size {tr.get('batch_size', 'unknown')}",
         f"- precision: {tr.get('precision', 'not recorded')}",
         f"- DiffAugment: {tr.get('diffaugment') or 'off'}" if "diffaugment" in tr else "- DiffAugment: not recorded",
+        *_parent_lines(tr.get("parent")),
     ]
     if data_description:
         lines += ["", data_description]
@@ -102,6 +103,18 @@ def render_card(cfg: dict[str, Any], license: str = "cc-by-4.0", datasets: list[
     if extra:
         lines += ["", extra]
     return front_matter(cfg, license=license, datasets=datasets, metrics=metrics, tags=tags) + "\n" + "\n".join(lines) + "\n"
+
+
+def _parent_lines(parent: dict | None) -> list[str]:
+    """The card's record of a fine-tuned model's parent (init_from): where it came from and its sha256."""
+    if not parent:
+        return []
+    d = (f"the parent's, first {parent.get('freeze_d', 0)} blocks frozen"
+         if parent.get("discriminator") == "parent's" else "new (the parent was a model folder)")
+    classes = "; ".join(f"{k}: {v}" for k, v in (parent.get("classes") or {}).items())
+    return [f"- started from: `{parent.get('source')}` ({parent.get('backend')} {parent.get('kind')}, "
+            f"{parent.get('file')} sha256 `{parent.get('sha256')}`); discriminator: {d}",
+            f"- class rows: {classes}"]
 
 
 def _fmt(v):

@@ -92,3 +92,22 @@ def bce_discriminator_loss(real_logits, fake_logits, real_target, fake_target) -
 def bce_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss: -log D(G(z))."""
     return F.binary_cross_entropy_with_logits(fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float32))
+
+
+def hinge_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Hinge loss (Lim & Ye 2017; SNGAN, BigGAN): E[max(0, 1 - D(real))] + E[max(0, 1 + D(fake))].
+    Scores already beyond the margin give no gradient, so D stops pushing them further."""
+    return F.relu(1.0 - real_scores.float()).mean() + F.relu(1.0 + fake_scores.float()).mean()
+
+
+def hinge_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """The hinge GAN's generator loss: -E[D(G(z))]."""
+    return -fake_scores.float().mean()
+
+
+def r1_penalty(critic, real: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real images only, in float32."""
+    x = real.detach().float().requires_grad_(True)
+    scores = critic(x, labels) if labels is not None else critic(x)
+    (grad,) = torch.autograd.grad(scores.float().sum(), x, create_graph=True)
+    return grad.float().flatten(1).pow(2).sum(dim=1).mean()

@@ -54,6 +54,11 @@ class TrainConfig:
     # DiffAugment on every critic input: "auto" (on below 5,000 training images), a policy such as
     # "color,translation,cutout", or "none"/None (off)
     diffaugment: str | None = "auto"
+    # transfer (training/transfer.py): start from a parent run or model folder of the same backend,
+    # freeze its discriminator's first freeze_d blocks (FreezeD), and seed new classes' rows
+    init_from: str | None = None
+    freeze_d: int = 0
+    new_class_init: str = "auto"  # auto | nearest | mean
 
     @classmethod
     def build(cls, backend_defaults: dict[str, Any], user: dict[str, Any]) -> TrainConfig:
@@ -91,6 +96,12 @@ class TrainConfig:
             raise ConfigError("batch_size and n_critic must be at least 1.")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"ema_decay must lie in (0, 1), got {self.ema_decay!r}.")
+        if self.init_from is not None and not isinstance(self.init_from, (str, os.PathLike)):
+            raise ConfigError(f"init_from must be a run folder, model folder or Hub repo id, got {self.init_from!r}.")
+        if not isinstance(self.freeze_d, int) or isinstance(self.freeze_d, bool) or self.freeze_d < 0:
+            raise ConfigError(f"freeze_d must be a whole number >= 0 (discriminator blocks to freeze), got {self.freeze_d!r}.")
+        if self.new_class_init not in ("auto", "nearest", "mean"):
+            raise ConfigError(f"new_class_init must be 'auto', 'nearest' or 'mean', got {self.new_class_init!r}.")
         if self.diffaugment is not None and not isinstance(self.diffaugment, str):
             raise ConfigError(f"diffaugment must be 'auto', a policy such as 'color,translation,cutout', "
                               f"or 'none'; got {self.diffaugment!r}.")

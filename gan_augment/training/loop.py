@@ -27,7 +27,7 @@ import torch.distributed as dist
 from gan_augment.core.data import as_dataset
 from gan_augment.core.errors import ConfigError, TrainingDiverged
 from gan_augment.core.plots import save_grid, save_loss_curve
-from gan_augment.training import precision
+from gan_augment.training import precision, transfer
 from gan_augment.training.batches import BatchSource
 from gan_augment.training.checkpoint import CHECKPOINT_NAME, CheckpointMixin, jsonable
 from gan_augment.training.config import StepContext, TrainConfig, pick_device
@@ -127,6 +127,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
         else:
             self.total_steps = max(1, math.ceil(self.cfg.epochs * self.batches_per_epoch / self.cfg.n_critic))
         G, D = m.generator.to(self.device), m.discriminator.to(self.device)
+        self.parent = transfer.start_from_parent(self)  # init_from / freeze_d; before the optimisers and EMA
         if self.channels_last:
             precision.to_channels_last(G, D)
         if self.world > 1 and self.cfg.sync_batchnorm:
@@ -423,6 +424,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
             "last_losses": self.history[-1] if self.history else None,
             "monitor_warnings": self.monitor_state.get("warnings", []),
             "diffaugment": self.diffaugment,
+            **({"parent": self.parent} if getattr(self, "parent", None) else {}),  # training/transfer.py
         }
 
     def _write_model(self) -> None:
