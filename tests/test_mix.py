@@ -566,3 +566,27 @@ def test_replace_skips_classes_mapped_to_none_and_names_the_reason_for_unknown_o
         SyntheticMix(ds, aug, strategy="minority", replace=0.5)
     mix = SyntheticMix(ds, aug, strategy="minority", replace=0.5, class_map={"neutrophil": None})
     assert mix.plan.replaced == {"neutrophil": 0, "basophil": 1}
+
+
+def test_replacement_images_go_through_the_filter_and_its_class_check():
+    from gan_augment.mix.filters import SampleFilter
+
+    class EveryOther(SampleFilter):
+        def __init__(self):
+            super().__init__()
+            self.checked, self.seen = [], []
+
+        def check_classes(self, class_names):
+            self.checked = list(class_names)
+
+        def accept(self, images, class_name):
+            self.seen.append(class_name)
+            return torch.arange(len(images)) % 2 == 0
+
+    f = EveryOther()
+    mix = SyntheticMix(imbalanced_dataset([12, 5, 3]), fake(3), strategy="minority", ratio=0.5, replace=0.25,
+                       filter=f)
+    assert f.checked == ["class0", "class1", "class2"]  # class0 gets no additions, only replacements
+    acc = mix.acceptance()
+    assert {k: v["accepted"] for k, v in acc.items()} == {"class0": 3, "class1": 1, "class2": 3 + 1}
+    assert acc["class0"]["drawn"] == 2 * 3 - 1 and "class0" in f.seen  # drawn until 3 passed

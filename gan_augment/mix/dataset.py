@@ -137,7 +137,8 @@ class SyntheticMix(torch.utils.data.Dataset):
             if not isinstance(filter, SampleFilter):
                 raise ConfigError(f"filter must be a gan_augment.mix.filters.SampleFilter such as "
                                   f"ClassifierAgreement(classifier), got {type(filter).__name__}.")
-            filter.check_classes([augmenter.class_names[r.model_class] for r in self.plan.rows if r.synthetic])
+            filter.check_classes([augmenter.class_names[r.model_class] for r in self.plan.rows
+                                 if r.synthetic or r.replaced])
         if verbose:
             print(self.plan)
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gan_augment.core.errors import ConfigError
+from gan_augment.mix.swaps import check_replace, check_synthetic_epochs
 
 from .arms import Choice, describe_filter
 from .data import Images
@@ -49,8 +50,6 @@ def grid(n_generators: int, ratios: Sequence, strategies: Sequence, filters: Seq
 
 def epoch_options(replaces: Any, synthetic_epochs: Any) -> tuple[list[float], list[int | None]]:
     """The replace shares and synthetic-epoch counts to try, checked (one value or a list each)."""
-    from gan_augment.mix.swaps import check_replace, check_synthetic_epochs
-
     p = list(replaces) if isinstance(replaces, (list, tuple)) else [replaces]
     e = list(synthetic_epochs) if isinstance(synthetic_epochs, (list, tuple)) else [synthetic_epochs]
     if not p or not e:
