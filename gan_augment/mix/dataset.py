@@ -48,7 +48,8 @@ IMAGE_KEYS = ("image", "img", "images", "pixel_values", "input")
 class SyntheticMix(torch.utils.data.Dataset):
     """``base`` plus synthetic images of chosen classes from ``augmenter``.
 
-    Items ``0..len(base)-1`` are ``base``'s own; after them come the synthetic items, class by
+    Items ``0..len(base)-1`` are ``base``'s own (``replace=`` serves a share of them as synthetic
+    images of their class each epoch); after them come the synthetic items, class by
     class, in the form of ``base``'s items (PIL image, HWC or CHW array, tensor, MONAI dict with a
     MetaTensor). A transform is applied to synthetic items as to real ones: ``transform=`` (applied
     to both; ``base`` then yields raw items), or else the one ``base`` applies to its own items,
