@@ -224,6 +224,11 @@ API_CASES = [
      ga.ConfigError, "strategy= must be one of", "Did you mean 'minority'"),
     ("mix-ratio-above-1", lambda f: ga.SyntheticMix(ga.load_dataset(f / "tiny.npz"), _tiny(f), ratio=1.5),
      ga.ConfigError, "got 1.5", "in [0, 1]"),
+    ("mix-replace-above-1", lambda f: ga.SyntheticMix(ga.load_dataset(f / "tiny.npz"), _tiny(f), replace=1.5),
+     ga.ConfigError, "replace=1.5 is not a share", "give a number in [0, 1]"),
+    ("mix-synthetic-epochs-zero", lambda f: ga.SyntheticMix(ga.load_dataset(f / "tiny.npz"), _tiny(f),
+                                                            synthetic_epochs=0),
+     ga.ConfigError, "synthetic_epochs=0", "None (every epoch) or a number of epochs >= 1"),
 ]
 
 

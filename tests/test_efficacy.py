@@ -625,3 +625,92 @@ def test_report_states_precision_time_and_new_arm_keys(tiny_run):
         assert ("arm_code" in st) == (st["arm"] in ("real+classic+dup", "real+balanced-loss"))
         if "arm_code" in st:
             assert st["arm_code"] == code_sha256()
+
+
+# ---- SyntheticMix's replace and synthetic_epochs as candidates (issue 24 item 1) ---------------
+def test_epoch_options_reach_syntheticmix_and_key_runs_only_when_not_default(monkeypatch):
+    from gan_augment.eval.efficacy.candidates import choice_key, epoch_options, grid
+
+    plain, swapped = Choice(0, 0.5, "minority"), Choice(0, 0.5, "minority", None, 0.3, 4)
+    # the keys stored runs had before these options existed, unchanged at the defaults
+    assert choice_key(plain, ["abc"]) == {"generator_sha256": "abc", "ratio": 0.5, "strategy": "minority",
+                                          "filter": None, "refresh": "epoch"}
+    assert choice_key(swapped, ["abc"]) == {**choice_key(plain, ["abc"]), "replace": 0.3, "synthetic_epochs": 4}
+    assert "replace" not in plain.describe(["g"]) and swapped.describe(["g"])["synthetic_epochs"] == 4
+    g = grid(1, [0.5], ["minority"], [None], [0.0, 0.3], [None, 4])
+    assert [(c.replace, c.synthetic_epochs) for c in g] == [(0.0, None), (0.0, 4), (0.3, None), (0.3, 4)]
+    assert grid(1, [0.5], ["minority"], [None]) == [plain]
+    assert epoch_options(0.2, 3) == ([0.2], [3]) and epoch_options([0, 0.5], [None, 2]) == ([0.0, 0.5], [None, 2])
+    for bad, words in (((1.5, None), "replace=1.5 is not a share"), ((0.0, 0), "synthetic_epochs=0"),
+                       (([], None), "at least one candidate")):
+        with pytest.raises(ga.ConfigError, match=re_escape(words)):
+            epoch_options(*bad)
+    monkeypatch.setattr(arms_mod, "SyntheticMix", RecordingMix)
+    RecordingMix.calls = []
+    ds = make_split([6, 4, 3], 0)
+    base = build_arm("real", Images(ds.tensor(), ds.labels, CLASSES), 0)[0]
+    synthetic_mix(base, fake(), plain, 0)
+    synthetic_mix(base, fake(), swapped, 0)
+    assert "replace" not in RecordingMix.calls[0] and "synthetic_epochs" not in RecordingMix.calls[0]
+    assert RecordingMix.calls[1]["replace"] == 0.3 and RecordingMix.calls[1]["synthetic_epochs"] == 4
+
+
+def test_the_training_loop_calls_set_epoch_at_every_pass():
+    from gan_augment.eval.efficacy.train import Recipe, fit
+
+    class Passes(torch.utils.data.Dataset):
+        def __init__(self, n):
+            self.n, self.epochs = n, []
+
+        def __len__(self):
+            return self.n
+
+        def __getitem__(self, i):
+            return torch.zeros(3, 16, 16), i % 3
+
+        def set_epoch(self, epoch):
+            self.epochs.append(epoch)
+
+    ds = Passes(12)  # 12 items, 8 real: 2 steps an epoch, 3 epochs = 6 steps = 2 passes of 3 batches
+    fit(ds, Recipe(model=MODEL, epochs=3, batch_size=4), 3, 3, n_real=8, seed=0, device=torch.device("cpu"))
+    assert ds.epochs == [0, 1]
+
+
+def test_validation_chooses_among_replace_and_synthetic_epochs_candidates(tmp_path):
+    train, test = make_split([20, 12, 8], 0), make_split([4, 4, 4], 1)
+    res = efficacy(train=train, test=test, generators=[fake()], seeds=1, arms=("real+synthetic",),
+                   strategies="minority", replaces=[0.0, 0.3], synthetic_epochs=[None, 1], selection_seeds=1,
+                   out=tmp_path, **FAST)
+    described = [s["choice"] for s in res["selection"]["scores"]]
+    assert [(c.get("replace", 0.0), c.get("synthetic_epochs")) for c in described] == [
+        (0.0, None), (0.0, 1), (0.3, None), (0.3, 1)]
+    stored = [json.loads(p.read_text())["settings"] for p in (tmp_path / "runs").rglob("*.json")]
+    keys = [s["choice"] for s in stored if s["phase"] == "selection"]
+    assert sum("replace" not in k and "synthetic_epochs" not in k for k in keys) == 1 and len(keys) == 4
+    report = (tmp_path / "report.md").read_text()
+    assert "replace 0.3, synthetic epochs 1" in report
+
+
+def test_cli_replace_and_synthetic_epochs_flags(tiny_npz, tmp_path, capsys, monkeypatch):
+    from gan_augment.eval import efficacy as efficacy_pkg
+
+    seen = {}
+
+    def recording(data, generators, **kw):
+        seen.update(kw)
+        raise ga.ConfigError("stop here")
+
+    monkeypatch.setattr(efficacy_pkg, "efficacy", recording)
+    base = ["efficacy", "--data", str(tiny_npz), "--out", str(tmp_path / "o"), "--generator", "x"]
+    assert main(base + ["--replace", "0", "--replace", "0.25", "--synthetic-epochs", "none",
+                        "--synthetic-epochs", "5"]) == 2
+    assert seen["replaces"] == [0.0, 0.25] and seen["synthetic_epochs"] == [None, 5]
+    assert main(base) == 2 and seen["replaces"] == 0.0 and seen["synthetic_epochs"] is None
+    monkeypatch.undo()
+    capsys.readouterr()
+    for extra, words in ((["--replace", "half"], "--replace expects a share"),
+                         (["--replace", "1.5"], "replace=1.5 is not a share"),
+                         (["--synthetic-epochs", "-2"], "--synthetic-epochs expects a number")):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("gan-augment: error:") and "\n" not in err and words in err, err

@@ -403,3 +403,190 @@ def test_integer_labels_without_names_get_the_one_argument_to_add():
         SyntheticMix(LabelsOnly(y, None), aug)  # as many labels as model classes: their names, to check
     assert "add class_names=['a', 'b', 'c'] to SyntheticMix(...)" in str(err.value)
     assert SyntheticMix(LabelsOnly(y, None), aug, class_names=["a", "b", "c"]).plan.synthetic == {"a": 0, "b": 4, "c": 2}  # ratio=0.5 caps
+
+
+# ---- replace=p and synthetic_epochs=E (issue 24: "looks synthetic" must predict no class) -----
+def flagged(mix, num_workers=0, loader=None):
+    """Every item of the current epoch, through a DataLoader: (images, labels, synthetic flags)."""
+    loader = loader or torch.utils.data.DataLoader(mix, batch_size=4, num_workers=num_workers, shuffle=False)
+    xs, ys, fs = zip(*loader)
+    return torch.cat(xs), torch.cat(ys), torch.cat(fs)
+
+
+def test_replace_serves_an_exact_share_of_every_class_as_synthetic_images_of_that_class():
+    ds = imbalanced_dataset([12, 5, 3])
+    mix = SyntheticMix(ds, fake(3), strategy="minority", ratio=0.5, replace=0.25, return_synthetic_flag=True)
+    assert mix.plan.replaced == {"class0": 3, "class1": 1, "class2": 1}  # round(0.25 * n), halves up
+    assert len(mix) == 20 + 3 and mix.targets == SyntheticMix(ds, fake(3), strategy="minority").targets
+    chosen = []
+    for epoch in range(3):
+        mix.set_epoch(epoch)
+        x, y, f = flagged(mix)
+        real = f[:20]
+        for c, n in enumerate([3, 1, 1]):
+            assert int(real[y[:20] == c].sum()) == n  # exact per class, the majority's too
+        assert f[20:].all() and (y == torch.as_tensor(mix.targets)).all()
+        for img, label, syn in zip(x, y, f):
+            if syn:
+                assert class_of(img.float().mean().item() / 255, 3) == label
+        assert [bool(mix.is_synthetic(i)) for i in range(len(mix))] == f.tolist()
+        chosen.append(torch.nonzero(real).flatten().tolist())
+        for i in chosen[-1]:  # a replaced item is its class's bank image, not the real one
+            assert not torch.equal(x[i], torch.as_tensor(ds[i][0]))
+    assert len({tuple(c) for c in chosen}) > 1  # other items each epoch
+    everything = SyntheticMix(ds, fake(3), ratio=None, replace=1.0, return_synthetic_flag=True)
+    assert all(everything[i][2] for i in range(len(everything)))
+    off = SyntheticMix(ds, fake(3), ratio=None, return_synthetic_flag=True)
+    assert off.replace == 0.0 and not any(off[i][2] for i in range(20)) and "replace" not in str(off.plan)
+    assert "replaced" not in off.plan.to_dict()["class0"] and mix.plan.to_dict()["class0"]["replaced"] == 3
+
+
+def test_replaced_items_come_out_like_added_ones_through_transforms_and_dicts():
+    from PIL import Image
+
+    raw = SyntheticMix(PILDataset([6, 2], mode="L"), fake(2), ratio=None, replace=0.5, return_synthetic_flag=True)
+    replaced = next(raw[i] for i in range(8) if raw[i][2])
+    added = raw[len(raw) - 1]
+    assert isinstance(replaced[0], Image.Image) and replaced[0].mode == added[0].mode == "L"
+    assert replaced[0].size == added[0].size
+    tf = lambda im: torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255  # noqa: E731
+    mix = SyntheticMix(PILDataset([6, 2], transform=tf), fake(2), ratio=None, replace=0.5,
+                       return_synthetic_flag=True)
+    items = [mix[i] for i in range(len(mix))]
+    swapped = [it for it in items[:8] if it[2]]
+    assert len(swapped) == 3 + 1
+    for img, label, _ in swapped:
+        assert img.dtype == items[-1][0].dtype == torch.float32 and img.shape == items[-1][0].shape
+        assert class_of(img.mean().item(), 2) == label
+    data = [{"image": np.zeros((3, 16, 16), np.uint8), "label": int(v), "class_name": f"c{v}"}
+            for v in labels_from([6, 2])]
+    monai = pytest.importorskip("monai")
+    dmix = SyntheticMix(monai.data.Dataset(data, transform=None), FakeConditional(image_size=16, class_names=["c0", "c1"]),
+                        ratio=None, replace=0.5, return_synthetic_flag=True)
+    dmix.set_epoch(0)
+    dicts = [dmix[i] for i in range(len(dmix))]
+    real_swapped = [d for d in dicts[:8] if d["is_synthetic"]]
+    assert len(real_swapped) == 4
+    for d in real_swapped:
+        same = next(a for a in dicts[8:] if a["label"] == d["label"]) if d["label"] == 1 else None
+        assert set(d) == set(dicts[-1]) and d["class_name"] == f"c{d['label']}"
+        assert type(d["image"]) is type(dicts[-1]["image"]) and d["image"].dtype == dicts[-1]["image"].dtype
+        if same is not None:
+            assert d["image"].shape == same["image"].shape
+    batch = next(iter(monai.data.DataLoader(dmix, batch_size=len(dmix))))
+    assert batch["is_synthetic"].sum() == 4 + 4
+
+
+def test_replace_is_the_same_with_and_without_workers_and_persistent_workers_see_set_epoch():
+    ds = imbalanced_dataset([12, 5, 3])
+
+    def make():
+        return SyntheticMix(ds, fake(3), strategy="minority", ratio=0.5, replace=0.3, seed=3, bank_batch=2,
+                            refresh="epoch", return_synthetic_flag=True)
+
+    ref, mix = make(), make()
+    loader = torch.utils.data.DataLoader(mix, batch_size=4, num_workers=2, persistent_workers=True)
+    for epoch in range(3):
+        ref.set_epoch(epoch)
+        mix.set_epoch(epoch)
+        want = flagged(ref, 0)
+        for got in (flagged(mix, loader=loader), flagged(mix, 2)):
+            assert all(torch.equal(a, b) for a, b in zip(want, got)), epoch
+        if epoch:
+            assert not torch.equal(want[2], prev[2])  # noqa: F821 - a new choice each epoch
+        prev = want  # noqa: F841
+    again = make()
+    again.set_epoch(2)
+    assert all(torch.equal(a, b) for a, b in zip(flagged(again), want))  # a pure function of (seed, epoch)
+
+
+def test_synthetic_epochs_switch_to_real_items_only_with_the_same_length_and_balance():
+    ds = imbalanced_dataset([12, 5, 3])
+    aug = fake(3)
+    mix = SyntheticMix(ds, aug, strategy="not majority", ratio=None, replace=0.25, synthetic_epochs=2,
+                       refresh="epoch", return_synthetic_flag=True)
+    n, targets = len(mix), mix.targets
+    real_images = torch.stack([torch.as_tensor(ds[i][0]) for i in range(20)])
+    for epoch in range(4):
+        mix.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(mix, batch_size=4, num_workers=2 if epoch == 3 else 0)
+        x, y, f = flagged(mix, loader=loader)
+        assert len(mix) == n and y.tolist() == targets and mix.synthetic_over == (epoch >= 2)
+        if epoch < 2:
+            assert f[20:].all() and f[:20].sum() == 3 + 1 + 1
+            continue
+        assert not f.any() and not any(mix.is_synthetic(i) for i in range(n))
+        assert torch.equal(x[:20], real_images)
+        uses = {}
+        for i in range(20, n):  # each added item is a real item of its class, used as evenly as possible
+            j = next(k for k in range(20) if torch.equal(real_images[k], x[i]))
+            assert ds[j][1] == y[i]
+            uses[j] = uses.get(j, 0) + 1
+        per_class = {c: [uses.get(j, 0) for j in range(20) if ds[j][1] == c] for c in (1, 2)}
+        assert all(max(u) - min(u) <= 1 for u in per_class.values()) and sum(per_class[2]) == 9
+    calls = aug.calls
+    mix.build_bank()
+    assert aug.calls == calls  # nothing is generated once the synthetic epochs are over
+    assert "synthetic_epochs=2: from epoch 2 on" in str(mix.plan) and "synthetic_epochs=2" in repr(mix)
+
+
+def test_synthetic_epochs_reach_persistent_workers():
+    ds = imbalanced_dataset([12, 5, 3])
+    mix = SyntheticMix(ds, fake(3), ratio=None, synthetic_epochs=1, return_synthetic_flag=True)
+    loader = torch.utils.data.DataLoader(mix, batch_size=4, num_workers=2, persistent_workers=True)
+    flags = []
+    for epoch in range(2):
+        mix.set_epoch(epoch)
+        flags.append(flagged(mix, loader=loader)[2])
+    assert flags[0][20:].all() and not flags[1].any()
+
+
+def test_a_missing_set_epoch_is_warned_once_when_the_epoch_options_need_it(recwarn):
+    ds = imbalanced_dataset([6, 2])
+    mix = SyntheticMix(ds, fake(2), ratio=None, synthetic_epochs=3)
+    for _ in range(3):
+        [mix[i] for i in range(len(mix))]
+    warned = [w for w in recwarn if "set_epoch was never called" in str(w.message)]
+    assert len(warned) == 1 and "train_ds.set_epoch(epoch)" in str(warned[0].message)
+    recwarn.clear()
+    counted = SyntheticMix(ds, fake(2), ratio=None, replace=0.5)
+    for epoch in range(2):
+        counted.set_epoch(epoch)
+        [counted[i] for i in range(len(counted))]
+    plain = SyntheticMix(ds, fake(2), ratio=None)
+    for _ in range(2):
+        [plain[i] for i in range(len(plain))]
+    assert not [w for w in recwarn if "set_epoch" in str(w.message)]
+
+
+def test_replace_skips_classes_mapped_to_none_and_names_the_reason_for_unknown_ones():
+    ds = imbalanced_dataset([6, 2], names=["neutrophil", "basophil"])
+    aug = FakeConditional(image_size=16, class_names=["basophil"])
+    with pytest.raises(ga.ConfigError, match="replace= serves synthetic images of every class"):
+        SyntheticMix(ds, aug, strategy="minority", replace=0.5)
+    mix = SyntheticMix(ds, aug, strategy="minority", replace=0.5, class_map={"neutrophil": None})
+    assert mix.plan.replaced == {"neutrophil": 0, "basophil": 1}
+
+
+def test_replacement_images_go_through_the_filter_and_its_class_check():
+    from gan_augment.mix.filters import SampleFilter
+
+    class EveryOther(SampleFilter):
+        def __init__(self):
+            super().__init__()
+            self.checked, self.seen = [], []
+
+        def check_classes(self, class_names):
+            self.checked = list(class_names)
+
+        def accept(self, images, class_name):
+            self.seen.append(class_name)
+            return torch.arange(len(images)) % 2 == 0
+
+    f = EveryOther()
+    mix = SyntheticMix(imbalanced_dataset([12, 5, 3]), fake(3), strategy="minority", ratio=0.5, replace=0.25,
+                       filter=f)
+    assert f.checked == ["class0", "class1", "class2"]  # class0 gets no additions, only replacements
+    acc = mix.acceptance()
+    assert {k: v["accepted"] for k, v in acc.items()} == {"class0": 3, "class1": 1, "class2": 3 + 1}
+    assert acc["class0"]["drawn"] == 2 * 3 - 1 and "class0" in f.seen  # drawn until 3 passed

@@ -46,6 +46,21 @@ def _ratio(text: str) -> float | None:
         raise ConfigError(f"--ratio expects a number in [0, 1] or 'none', got {text!r}.") from None
 
 
+def _synthetic_epochs(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    if not text.strip().isdigit():
+        raise ConfigError(f"--synthetic-epochs expects a number of epochs >= 1 or 'none', got {text!r}.")
+    return int(text)
+
+
+def _share(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"--replace expects a share in [0, 1], got {text!r}.") from None
+
+
 def cmd_efficacy(args) -> int:
     from gan_augment.eval.efficacy import ARMS, efficacy, efficacy_sweep
 
@@ -57,6 +72,8 @@ def cmd_efficacy(args) -> int:
         seeds=args.seeds, allow_few_seeds=args.allow_few_seeds,
         ratios=[_ratio(r) for r in args.ratio] if args.ratio else 0.5,
         strategies=args.strategy or "not majority", filters=args.filter, filter_steps=args.filter_steps,
+        replaces=[_share(p) for p in args.replace] if args.replace else 0.0,
+        synthetic_epochs=[_synthetic_epochs(e) for e in args.synthetic_epochs] if args.synthetic_epochs else None,
         val_fraction=args.val_fraction, selection_seeds=args.selection_seeds, criterion=args.criterion,
         minority=args.minority, arms=args.arm or ARMS, image_size=args.image_size, device=args.device,
         num_workers=args.workers, out=args.out, setting=args.setting, progress=not args.quiet,
@@ -129,6 +146,12 @@ def add_commands(sub) -> None:
     e.add_argument("--filter", action="append", metavar="WORD",
                    help="filter candidate: none, or agreement[:MIN_CONFIDENCE] (a classifier trained on the fit "
                         "rows); repeat to let validation choose")
+    e.add_argument("--replace", action="append", metavar="P",
+                   help="share of every class's real items served as synthetic images each pass, so looking "
+                        "synthetic predicts no class (default 0: off); repeat for candidates")
+    e.add_argument("--synthetic-epochs", action="append", metavar="E",
+                   help="synthetic images in the first E passes over the data only, real ones after "
+                        "(default none: every pass); repeat for candidates")
     e.add_argument("--filter-steps", type=count, default=400, help="training steps of the agreement classifier")
     e.add_argument("--arm", action="append", metavar="ARM",
                    help="arms to train (default: all seven); repeat. real, real+classic, real+balanced-loss, "

@@ -9,6 +9,7 @@ and every run, builds the same bank without talking to the others."""
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
 from pathlib import Path
@@ -33,6 +34,13 @@ from gan_augment.mix.labels import (
 from gan_augment.mix.pipeline import Steps, dataset_steps, loaded_item
 from gan_augment.mix.plan import ClassPlan, MixPlan
 from gan_augment.mix.strategy import class_counts, ratio_cap, sampling_targets
+from gan_augment.mix.swaps import (
+    check_replace,
+    check_synthetic_epochs,
+    replace_slots,
+    replaced_count,
+    stand_ins,
+)
 
 IMAGE_KEYS = ("image", "img", "images", "pixel_values", "input")
 
@@ -40,7 +48,8 @@ IMAGE_KEYS = ("image", "img", "images", "pixel_values", "input")
 class SyntheticMix(torch.utils.data.Dataset):
     """``base`` plus synthetic images of chosen classes from ``augmenter``.
 
-    Items ``0..len(base)-1`` are ``base``'s own; after them come the synthetic items, class by
+    Items ``0..len(base)-1`` are ``base``'s own (``replace=`` serves a share of them as synthetic
+    images of their class each epoch); after them come the synthetic items, class by
     class, in the form of ``base``'s items (PIL image, HWC or CHW array, tensor, MONAI dict with a
     MetaTensor). A transform is applied to synthetic items as to real ones: ``transform=`` (applied
     to both; ``base`` then yields raw items), or else the one ``base`` applies to its own items,
@@ -72,6 +81,16 @@ class SyntheticMix(torch.utils.data.Dataset):
         verbose: print the plan.
         filter: a :class:`gan_augment.mix.filters.SampleFilter` (e.g. ClassifierAgreement): bank
             images are drawn until that many pass it, so the counts stay those of the plan.
+        replace: a share p (default 0: off). Each epoch, exactly round(p * n) of every class's n
+            real items (the majority's too) are served as synthetic images of that class, besides
+            what the strategy adds, so that looking synthetic predicts no class (with
+            strategy="minority" alone every synthetic image is of the rare class: a shortcut).
+            Which items is a seeded permutation per (seed, epoch, class). ``len`` is unchanged.
+        synthetic_epochs: None (default: synthetic items in every epoch) or E: from epoch E on
+            (counted by :meth:`set_epoch`), only real items: no replacements, and each added item
+            is a real item of its class (seeded, as even as possible), so ``len``, ``targets`` and
+            the class balance stay as planned and samplers built once keep working. Synthetic
+            images first, then a finish on real ones (as in decoupled classifier re-training).
     """
 
     def __init__(self, base, augmenter: GenerativeAugmenter, strategy: Any = "not majority",
@@ -80,7 +99,8 @@ class SyntheticMix(torch.utils.data.Dataset):
                  label_fn: Callable | None = None, class_map: Mapping | None = None,
                  transform: Callable | None = None, target_transform: Callable | None = None,
                  class_names: Sequence[str] | None = None, image_key: str | None = None,
-                 label_key: str = "label", verbose: bool = False, filter: Any = None):
+                 label_key: str = "label", verbose: bool = False, filter: Any = None,
+                 replace: float = 0.0, synthetic_epochs: int | None = None):
         if not isinstance(augmenter, GenerativeAugmenter):
             raise ConfigError(f"augmenter must be a GenerativeAugmenter (gan_augment.create(...) or "
                               f"gan_augment.from_pretrained(...)), got {type(augmenter).__name__}.")
@@ -90,6 +110,7 @@ class SyntheticMix(torch.utils.data.Dataset):
             raise ConfigError(f"refresh must be 'epoch', 'fixed' or a number of epochs >= 1, got {refresh!r}.")
         if not isinstance(bank_batch, int) or bank_batch < 1:
             raise ConfigError(f"bank_batch must be a positive integer, got {bank_batch!r}.")
+        self.replace, self.synthetic_epochs = check_replace(replace), check_synthetic_epochs(synthetic_epochs)
         self.base, self.augmenter = base, augmenter
         self.seed, self.refresh, self.bank_batch = int(seed), refresh, bank_batch
         self.return_synthetic_flag = return_synthetic_flag
@@ -100,7 +121,14 @@ class SyntheticMix(torch.utils.data.Dataset):
         self.plan = self._make_plan(strategy, ratio, class_map)
         counts = [r.synthetic for r in self.plan.rows]
         self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._class_rows = [np.flatnonzero(self._labels == r.label) for r in self.plan.rows]
+        self._item_rows = np.zeros(len(self._labels), dtype=np.int64)  # each real item's plan row
+        for row, idx in enumerate(self._class_rows):
+            self._item_rows[idx] = row
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()  # seen by persistent workers
+        # [set_epoch was called, items served before it was]: shared, to warn once if it never is
+        self._clock = torch.zeros(2, dtype=torch.int64).share_memory_()
+        self._swaps: dict[tuple[str, int], Any] = {}  # per epoch: replace slots, stand-ins
         self._bank: dict[tuple[int, int, int], torch.Tensor] = {}
         self._form: tuple | None = None
         self._templates: dict[int, dict] = {}
@@ -110,7 +138,8 @@ class SyntheticMix(torch.utils.data.Dataset):
             if not isinstance(filter, SampleFilter):
                 raise ConfigError(f"filter must be a gan_augment.mix.filters.SampleFilter such as "
                                   f"ClassifierAgreement(classifier), got {type(filter).__name__}.")
-            filter.check_classes([augmenter.class_names[r.model_class] for r in self.plan.rows if r.synthetic])
+            filter.check_classes([augmenter.class_names[r.model_class] for r in self.plan.rows
+                                 if r.synthetic or r.replaced])
         if verbose:
             print(self.plan)
 
@@ -138,25 +167,28 @@ class SyntheticMix(torch.utils.data.Dataset):
             want = int(wanted.get(label, 0))
             cap = ratio_cap(real, ratio)
             n = want if cap is None else min(want, cap)
+            swap = replaced_count(real, self.replace)
             model_class = None
-            if n > 0:
+            if n > 0 or swap > 0:
                 found, model_class = match_class(label, name, self.augmenter, class_map)
                 if not found:
                     unmatched.append(name)
                 if model_class is None:
-                    n = 0
-            rows.append(ClassPlan(label, name, real, want, n, model_class))
+                    n = swap = 0
+            rows.append(ClassPlan(label, name, real, want, n, model_class, swap))
         if unmatched:
             hint = ""
             if self.class_names_ is None and not isinstance(next(iter(stats)), str):
                 hint = " " + names_hint(list(stats), self.augmenter.class_names)
+            why = (" replace= serves synthetic images of every class, so every class needs one."
+                   if self.replace else "")
             raise ConfigError(
                 f"the augmenter cannot make dataset classes {unmatched}: it knows "
-                f"{self.augmenter.class_names}.{hint} Map them with class_map={{'dataset class': "
+                f"{self.augmenter.class_names}.{hint}{why} Map them with class_map={{'dataset class': "
                 "'model class'} (None to add nothing), or give strategy a dict of only the classes "
                 "the model knows."
             )
-        return MixPlan(rows, strategy, ratio)
+        return MixPlan(rows, strategy, ratio, self.replace, self.synthetic_epochs)
 
     # ---- size, labels, epochs ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -169,15 +201,65 @@ class SyntheticMix(torch.utils.data.Dataset):
         return self._labels.tolist() + synth
 
     def is_synthetic(self, index: int) -> bool:
-        return index >= len(self._labels)
+        """Whether item ``index`` is served as a synthetic image in the current epoch."""
+        n_real = len(self._labels)
+        if index < n_real:
+            return self._replace_slot(index) >= 0
+        return not self.synthetic_over
 
     @property
     def epoch(self) -> int:
         return int(self._epoch[0])
 
+    @property
+    def synthetic_over(self) -> bool:
+        """True from epoch ``synthetic_epochs`` on: every item is then a real one."""
+        return self.synthetic_epochs is not None and self.epoch >= self.synthetic_epochs
+
     def set_epoch(self, epoch: int) -> None:
-        """Choose the bank for ``epoch`` (refresh="epoch"); shared with running workers."""
+        """Choose the epoch (the bank, the replaced items, the synthetic-epochs switch); shared
+        with running workers. Call it at the start of every epoch."""
         self._epoch[0] = int(epoch)
+        self._clock[0] = 1
+
+    def _check_epochs_counted(self) -> None:
+        """Warn once if a second pass starts while set_epoch was never called: the epoch options
+        would then silently do nothing."""
+        if not (self.replace or self.synthetic_epochs is not None) or int(self._clock[0]):
+            return
+        self._clock[1] += 1
+        if int(self._clock[1]) == len(self) + 1:
+            warnings.warn(
+                "SyntheticMix: a second pass over the data started but set_epoch was never called, so "
+                "replace= replaces the same items every pass and synthetic_epochs= never ends; call "
+                "train_ds.set_epoch(epoch) at the start of every epoch.", RuntimeWarning, stacklevel=3)
+
+    # ---- replacements and stand-ins (pure functions of seed, epoch, class) -----------------------
+    def _replace_slot(self, index: int) -> int:
+        """Place of real item ``index`` in its class's replacement bank this epoch, or -1."""
+        if not self.replace or self.synthetic_over:
+            return -1
+        key = ("replace", self.epoch)
+        if key not in self._swaps:
+            self._swaps = {k: v for k, v in self._swaps.items() if k[1] == self.epoch}
+            self._swaps[key] = replace_slots(self._class_rows, [r.replaced for r in self.plan.rows],
+                                             len(self._labels), self.seed, self.epoch)
+        return int(self._swaps[key][index])
+
+    def _stand_in(self, row: int, j: int) -> int:
+        """The real item that serves added item ``j`` of ``row`` once synthetic epochs are over."""
+        key = ("stand-in", self.epoch)
+        if key not in self._swaps:
+            self._swaps = {k: v for k, v in self._swaps.items() if k[1] == self.epoch}
+            self._swaps[key] = [stand_ins(idx, r.synthetic, self.seed, self.epoch, i)
+                                for i, (idx, r) in enumerate(zip(self._class_rows, self.plan.rows))]
+        return int(self._swaps[key][row][j])
+
+    def _row_of(self, index: int) -> tuple[int, int]:
+        """(row, place within the row) of added item ``index`` (absolute index)."""
+        k = index - len(self._labels)
+        row = int(np.searchsorted(self._offsets, k, side="right") - 1)
+        return row, k - int(self._offsets[row])
 
     def _bank_epoch(self) -> int:
         if self.refresh == "fixed":
@@ -191,9 +273,9 @@ class SyntheticMix(torch.utils.data.Dataset):
         if key not in self._bank:
             if any(k[0] != epoch for k in self._bank):
                 self._bank = {k: v for k, v in self._bank.items() if k[0] == epoch}
-            plan = self.plan.rows[row]
+            plan = self.plan.rows[row % len(self.plan.rows)]  # rows R..2R-1: the replacement banks
             start = chunk * self.bank_batch
-            m = min(self.bank_batch, plan.synthetic - start)
+            m = min(self.bank_batch, self._bank_size(row) - start)
             g = torch.Generator().manual_seed(chunk_seed(self.seed, epoch, row, chunk))
             with torch.inference_mode():  # no autograd bookkeeping for images nobody differentiates
                 if self.filter is None:
@@ -207,6 +289,11 @@ class SyntheticMix(torch.utils.data.Dataset):
             self._bank[key] = fit_images(x.float().cpu(), form.channels, form.image_size)
         return self._bank[key]
 
+    def _bank_size(self, row: int) -> int:
+        """Bank row ``row`` < R holds the class's added images; row R + r its replacements."""
+        n = len(self.plan.rows)
+        return self.plan.rows[row].synthetic if row < n else self.plan.rows[row - n].replaced
+
     def acceptance(self) -> dict[str, dict[str, float]]:
         """Per class, for the current epoch's bank (built now if needed): how many images were
         drawn, how many the filter accepted, and the rate. Empty without a filter."""
@@ -216,7 +303,7 @@ class SyntheticMix(torch.utils.data.Dataset):
         epoch, out = self._bank_epoch(), {}
         for (e, row, _), st in sorted(self._acceptance.items()):
             if e == epoch:
-                c = out.setdefault(self.plan.rows[row].name, {"accepted": 0, "drawn": 0})
+                c = out.setdefault(self.plan.rows[row % len(self.plan.rows)].name, {"accepted": 0, "drawn": 0})
                 c["accepted"] += st["accepted"]
                 c["drawn"] += st["drawn"]
         return {k: {**v, "rate": v["accepted"] / v["drawn"] if v["drawn"] else float("nan")}
@@ -224,17 +311,28 @@ class SyntheticMix(torch.utils.data.Dataset):
 
     def build_bank(self) -> None:
         """Generate the whole bank of the current epoch now (e.g. in the main process before
-        forking workers, or to time it); otherwise it is built lazily where it is needed."""
-        for row, r in enumerate(self.plan.rows):
-            for chunk in range(-(-r.synthetic // self.bank_batch)):
+        forking workers, or to time it); otherwise it is built lazily where it is needed. Nothing
+        is built once the synthetic epochs are over."""
+        if self.synthetic_over:
+            return
+        for row in range(2 * len(self.plan.rows)):
+            for chunk in range(-(-self._bank_size(row) // self.bank_batch)):
                 self._chunk(row, chunk)
 
     def synthetic_image(self, index: int) -> torch.Tensor:
-        """The uint8 (C, H, W) bank image behind synthetic item ``index`` (absolute index)."""
-        k = index - len(self._labels)
-        row = int(np.searchsorted(self._offsets, k, side="right") - 1)
-        j = k - int(self._offsets[row])
+        """The uint8 (C, H, W) bank image behind synthetic item ``index`` (absolute index): an
+        added item, or a real item replaced this epoch."""
+        if index < len(self._labels):
+            j = self._replace_slot(index)
+            if j < 0:
+                raise IndexError(f"item {index} is a real item this epoch, not a synthetic one.")
+            row = len(self.plan.rows) + self._real_row(index)
+        else:
+            row, j = self._row_of(index)
         return self._chunk(row, j // self.bank_batch)[j % self.bank_batch]
+
+    def _real_row(self, index: int) -> int:
+        return int(self._item_rows[index])
 
     # ---- forms ---------------------------------------------------------------------------------
     def _steps(self) -> Steps:
@@ -301,8 +399,10 @@ class SyntheticMix(torch.utils.data.Dataset):
         return copy.deepcopy(self._templates[row])
 
     def _synthetic_item(self, index: int) -> Any:
+        """Item ``index`` made from its bank image, in the form a loaded real item has; a replaced
+        real item comes out exactly as an added item of its class does."""
         container, form, ikey, like = self._layout()
-        row = int(np.searchsorted(self._offsets, index - len(self._labels), side="right") - 1)
+        row = self._real_row(index) if index < len(self._labels) else self._row_of(index)[0]
         plan = self.plan.rows[row]
         meta = {"filename_or_obj": f"gan-augment:{self.augmenter.name}:{plan.name}:{index}"}
         img = form.make(self.synthetic_image(index), meta)
@@ -334,7 +434,10 @@ class SyntheticMix(torch.utils.data.Dataset):
             index += n
         if not 0 <= index < n:
             raise IndexError(f"index {index} out of range for SyntheticMix of length {n}")
-        synthetic = index >= len(self._labels)
+        self._check_epochs_counted()
+        if index >= len(self._labels) and self.synthetic_over:
+            index = self._stand_in(*self._row_of(index))
+        synthetic = self.is_synthetic(index)
         item = self._synthetic_item(index) if synthetic else self._real_item(index)
         if not self.return_synthetic_flag:
             return item
@@ -350,8 +453,11 @@ class SyntheticMix(torch.utils.data.Dataset):
         state["_bank"] = {}  # a spawned worker rebuilds what it needs (same images)
         state["_acceptance"] = {}
         state["_templates"] = {}
+        state["_swaps"] = {}
         return state
 
     def __repr__(self) -> str:
+        options = "".join([f", replace={self.replace}" if self.replace else "",
+                           f", synthetic_epochs={self.synthetic_epochs}" if self.synthetic_epochs else ""])
         return (f"SyntheticMix(real={self.plan.n_real}, synthetic={self.plan.n_synthetic}, "
-                f"augmenter={self.augmenter.name!r}, refresh={self.refresh!r}, seed={self.seed})")
+                f"augmenter={self.augmenter.name!r}, refresh={self.refresh!r}, seed={self.seed}{options})")

@@ -7,8 +7,9 @@
   arm adds (SyntheticMix's plan), drawn uniformly with replacement from that class's real
   images, seeded, once per run (random over-sampling). The bar synthetic images must beat: it
   adds the same number of minority items without a generator.
-- ``real+synthetic``: SyntheticMix with the chosen generator, ratio, strategy (and filter); a new
-  bank of synthetic images every pass over the data (``refresh="epoch"``).
+- ``real+synthetic``: SyntheticMix with the chosen generator, ratio, strategy (and filter,
+  replace share, synthetic epochs); a new bank of synthetic images every pass over the data
+  (``refresh="epoch"``).
 - ``real+classic+synthetic``: both; classic augmentation applies to synthetic items too.
 """
 
@@ -40,11 +41,22 @@ class Choice:
     ratio: float | None
     strategy: Any
     filter: Any = None  # passed to SyntheticMix(filter=...) only when not None
+    replace: float = 0.0  # SyntheticMix(replace=...): a share of every class served synthetic
+    synthetic_epochs: int | None = None  # SyntheticMix(synthetic_epochs=...): then real items only
+
+    def options(self) -> dict[str, Any]:
+        """The SyntheticMix options that differ from their defaults (so old runs keep their keys)."""
+        out: dict[str, Any] = {}
+        if self.replace:
+            out["replace"] = self.replace
+        if self.synthetic_epochs is not None:
+            out["synthetic_epochs"] = self.synthetic_epochs
+        return out
 
     def describe(self, generator_labels: list[str]) -> dict[str, Any]:
         return {"generator": generator_labels[self.generator], "ratio": self.ratio,
                 "strategy": self.strategy if isinstance(self.strategy, (str, float, int)) else repr(self.strategy),
-                "filter": describe_filter(self.filter)}
+                "filter": describe_filter(self.filter), **self.options()}
 
 
 def describe_filter(f: Any) -> dict[str, Any] | None:
@@ -136,7 +148,7 @@ def make_transform(classic: bool, channels: int, seed: int) -> Callable[[np.ndar
 
 
 def synthetic_mix(base: ArrayImages, augmenter: GenerativeAugmenter, choice: Choice, seed: int):
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = choice.options()
     if choice.filter is not None:
         kwargs["filter"] = choice.filter
     return SyntheticMix(base, augmenter, strategy=choice.strategy, ratio=choice.ratio, seed=seed,

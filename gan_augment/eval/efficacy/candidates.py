@@ -1,14 +1,15 @@
 """The candidates validation chooses among, and how each one keys stored runs.
 
-A candidate is a :class:`.arms.Choice`: generator x ratio x strategy x filter. Filters may be given
+A candidate is a :class:`.arms.Choice`: generator x ratio x strategy x filter x replace share x
+synthetic epochs (SyntheticMix's ``replace`` and ``synthetic_epochs``). Filters may be given
 as objects (``SampleFilter``) or as words the harness builds itself on the training images it
 is allowed to see: ``"none"`` and ``"agreement[:MIN_CONFIDENCE]"`` (a ClassifierAgreement whose
 classifier is trained on the fit rows only, never on validation or test images).
 
-Where the new SyntheticMix options go (issue 24 item 1): one more list argument to :func:`grid`
-and one more loop; the option reaches ``SyntheticMix`` through the Choice, and :func:`choice_key`
-adds its key only when it differs from the default, so runs stored before it existed keep their
-keys.
+A new SyntheticMix option goes the same way ``replace`` and ``synthetic_epochs`` went: one more
+list argument to :func:`grid` and one more loop; the option reaches ``SyntheticMix`` through the
+Choice (:meth:`.arms.Choice.options`), and :func:`choice_key` adds its key only when it differs
+from the default, so runs stored before it existed keep their keys.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gan_augment.core.errors import ConfigError
+from gan_augment.mix.swaps import check_replace, check_synthetic_epochs
 
 from .arms import Choice, describe_filter
 from .data import Images
@@ -35,12 +37,25 @@ def strategy_key(s: Any) -> Any:
 def choice_key(c: Choice, weights_sha256: Sequence[str]) -> dict[str, Any]:
     """What identifies a candidate in a stored run's settings."""
     return {"generator_sha256": weights_sha256[c.generator], "ratio": c.ratio,
-            "strategy": strategy_key(c.strategy), "filter": describe_filter(c.filter), "refresh": "epoch"}
+            "strategy": strategy_key(c.strategy), "filter": describe_filter(c.filter), "refresh": "epoch",
+            **c.options()}
 
 
-def grid(n_generators: int, ratios: Sequence, strategies: Sequence, filters: Sequence) -> list[Choice]:
+def grid(n_generators: int, ratios: Sequence, strategies: Sequence, filters: Sequence,
+         replaces: Sequence = (0.0,), synthetic_epochs: Sequence = (None,)) -> list[Choice]:
     """Every combination, generators outermost (the order the report lists them in)."""
-    return [Choice(g, r, s, f) for g in range(n_generators) for r in ratios for s in strategies for f in filters]
+    return [Choice(g, r, s, f, p, e) for g in range(n_generators) for r in ratios for s in strategies
+            for f in filters for p in replaces for e in synthetic_epochs]
+
+
+def epoch_options(replaces: Any, synthetic_epochs: Any) -> tuple[list[float], list[int | None]]:
+    """The replace shares and synthetic-epoch counts to try, checked (one value or a list each)."""
+    p = list(replaces) if isinstance(replaces, (list, tuple)) else [replaces]
+    e = list(synthetic_epochs) if isinstance(synthetic_epochs, (list, tuple)) else [synthetic_epochs]
+    if not p or not e:
+        raise ConfigError("replaces and synthetic_epochs need at least one candidate each "
+                          "(replaces=0.0 and synthetic_epochs=None: the options off).")
+    return [check_replace(v) for v in p], [check_synthetic_epochs(v) for v in e]
 
 
 def parse_filter_word(word: str) -> float | None:

@@ -102,6 +102,16 @@ def run_line(results: dict[str, Any]) -> str:
     return out
 
 
+def options_text(choice: dict[str, Any]) -> str:
+    """The SyntheticMix epoch options of a candidate, when it has them (older results have none)."""
+    parts = []
+    if choice.get("replace"):
+        parts.append(f"replace {choice['replace']}")
+    if choice.get("synthetic_epochs") is not None:
+        parts.append(f"synthetic epochs {choice['synthetic_epochs']}")
+    return "".join(f", {p}" for p in parts)
+
+
 def render(results: dict[str, Any]) -> str:
     s, p, d = results["summary"], results["protocol"], results["data"]
     metrics = s["metrics"]
@@ -114,7 +124,7 @@ def render(results: dict[str, Any]) -> str:
              f"Step policy: {p['recipe']['step_policy']}. {run_line(results)}", "",
              f"Chosen on the validation split ({results['selection']['how']}): generator "
              f"`{chosen['generator']}`, ratio {chosen['ratio']}, strategy {chosen['strategy']!r}, filter "
-             f"{filter_text(chosen['filter'])}. `real+dup` adds the same items per "
+             f"{filter_text(chosen['filter'])}{options_text(chosen)}. `real+dup` adds the same items per "
              f"class as the synthetic arm: {results['added_per_class']}.", "",
              *data_lines(results), "",
              "![efficacy](efficacy.png)", "", "## Per arm: mean [95% t-interval] over seeds", "",
@@ -133,7 +143,7 @@ def render(results: dict[str, Any]) -> str:
             c = sc["choice"]
             score = f"failed: {sc['failed']}" if sc.get("failed") else fmt(sc["score"])
             lines.append(f"| {c['generator']}, ratio {c['ratio']}, {c['strategy']!r}, filter "
-                         f"{filter_text(c['filter'])} | {score} |")
+                         f"{filter_text(c['filter'])}{options_text(c)} | {score} |")
         lines.append("")
     return "\n".join(lines)
 

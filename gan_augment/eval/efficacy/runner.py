@@ -3,7 +3,8 @@
 Order of work, so the test split cannot leak into any choice:
 1. open the training split, apply the subset; carve a stratified validation split from it, or
    (``val=``) take the validation images from another file's 'val' rows and fit on the whole split;
-2. if there is more than one candidate (generator x ratio x strategy x filter), train the
+2. if there is more than one candidate (generator x ratio x strategy x filter x replace x
+   synthetic epochs), train the
    ``real+synthetic`` arm on the fit rows for each candidate and pick the best by the criterion on
    the validation images;
 3. only then open the test split (``test=``: another file's 'test' rows), train every arm on the
@@ -28,7 +29,7 @@ from gan_augment.core.errors import ConfigError, DataError
 from . import baselines, report, sources
 from .arms import ArrayImages, synthetic_mix
 from .baselines import ARMS, FREE_ARMS, PLANNED_ARMS
-from .candidates import build_filters, choice_key, grid, parse_filter_word
+from .candidates import build_filters, choice_key, epoch_options, grid, parse_filter_word
 from .data import (
     describe_source,
     open_split,
@@ -100,6 +101,7 @@ def efficacy(data: str | Path | None = None, generators: Any = None, *, train: A
              batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.05, precision: str = "auto",
              seeds: int | Sequence[int] = 5, allow_few_seeds: bool = False,
              ratios: float | Sequence[float] = 0.5, strategies: Any = "not majority", filters: Sequence | None = None,
+             replaces: float | Sequence[float] = 0.0, synthetic_epochs: int | None | Sequence = None,
              filter_steps: int = 400, val_fraction: float = VAL_FRACTION, split_seed: int = SPLIT_SEED,
              selection_seeds: int = 2, criterion: str = "balanced_accuracy", minority: str | None = None,
              arms: Sequence[str] = ARMS, image_size: int | None = None, device: str | None = None,
@@ -133,6 +135,11 @@ def efficacy(data: str | Path | None = None, generators: Any = None, *, train: A
             trainer's rule), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA).
         filters: candidate filters: ``SampleFilter`` objects, ``None``/``"none"`` (no filter) or
             ``"agreement[:MIN_CONFIDENCE]"`` (a classifier trained ``filter_steps`` steps on the fit rows).
+        replaces: SyntheticMix ``replace`` shares to choose among (default 0.0: off): that share of
+            every class's real items is served as synthetic each pass, so "looks synthetic" is no
+            class cue.
+        synthetic_epochs: SyntheticMix ``synthetic_epochs`` to choose among (default None: off);
+            E: synthetic items in the first E passes over the arm's data, real ones after.
         minority: a class whose recall is reported as a headline metric.
         selection_seeds: seeds per candidate on the validation images (only with 2+ candidates).
         verbose: print the counts, the time estimate before the first run and the time taken.
@@ -156,6 +163,7 @@ def efficacy(data: str | Path | None = None, generators: Any = None, *, train: A
     recipe = Recipe(model, epochs, batch_size, float(lr), float(weight_decay), used_precision, num_workers)
     check_recipe(recipe, dev)
     ratio_list = [None if r is None else float(r) for r in _as_list(ratios, (str,))]
+    replace_list, epochs_list = epoch_options(replaces, synthetic_epochs)
     strategy_list = _as_list(strategies, (str,))
     if filters is not None and not list(filters):
         raise ConfigError("filters must be None or a non-empty list of candidates (None in it means no filter).")
@@ -189,7 +197,7 @@ def efficacy(data: str | Path | None = None, generators: Any = None, *, train: A
     labels = [g.label for g in gens]
     shas = [g.weights_sha256 for g in gens]
     filter_list = build_filters(filters, fit_set, split_seed, filter_steps, str(dev))
-    candidates = grid(len(gens), ratio_list, strategy_list, filter_list)
+    candidates = grid(len(gens), ratio_list, strategy_list, filter_list, replace_list, epochs_list)
     for c in candidates:  # a class the generator cannot make fails here, before any training
         synthetic_mix(ArrayImages(images, None), gens[c.generator].augmenter, c, 0)
     say(f"training: {sources.counts_text(images.counts())}")
