@@ -94,7 +94,7 @@ def step_flops(name, model_config, data, batch) -> int:
     counter.mod_tracker = _GlobalOnly()  # its module hooks break autograd.grad (gradient penalty)
     t = Trainer(m, steps=1, batch_size=batch, progress=False, sample_every=0, checkpoint_every=0)
     t._setup(data)
-    m.prepare(t)
+    m.prepare(t.prepare_context())
     t.prepared = True
     t.cfg.resume = False
     with counter:

@@ -52,6 +52,16 @@ def sync_grads(world: int, module: torch.nn.Module) -> None:
         offset += g.numel()
 
 
+def broadcast_from_rank0(world: int, *modules: torch.nn.Module) -> None:
+    """Give every rank rank 0's parameters and buffers (the start of a run, the end of a
+    prepare stage), so all ranks continue from the same weights."""
+    if world == 1:
+        return
+    for mod in modules:
+        for t in list(mod.parameters()) + list(mod.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
 def sync_buffers(world: int, *modules: torch.nn.Module) -> None:
     """Give every rank rank 0's batch-norm statistics, as DDP's broadcast_buffers does."""
     if world == 1:
