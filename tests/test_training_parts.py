@@ -242,3 +242,29 @@ def test_check_health_finds_collapse_then_divergence():
     assert "possible divergence at step 2" in problem and state["worse_count"] == 2
     assert monitors.is_best(None, 0.1) and monitors.is_best({"diversity": 0.1}, 0.1)
     assert not monitors.is_best({"diversity": 0.2}, 0.1)
+
+
+def test_first_non_finite_names_the_first_bad_row():
+    assert monitors.first_non_finite(torch.ones(3, 2)) == 3
+    assert monitors.first_non_finite(torch.tensor([[1.0, 1.0], [1.0, float("nan")], [float("inf"), 1.0]])) == 1
+
+
+# ---- EMA and rank agreement ------------------------------------------------------------------
+def test_ema_warm_up_and_update_follow_the_step_it_is_given():
+    from gan_augment.training.distributed import any_rank
+    from gan_augment.training.ema import make_ema, warmup_decay
+
+    assert warmup_decay(0.999, 0) == pytest.approx(0.1) and warmup_decay(0.5, 1000) == 0.5
+    G = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
+    step = [5]
+    ema = make_ema(G, 0.999, lambda: step[0])
+    with torch.no_grad():
+        G[0].weight.fill_(1.0)
+        ema.update_parameters(G)  # the first update copies
+        G[0].weight.fill_(3.0)
+        G[1].num_batches_tracked.fill_(7)
+        ema.update_parameters(G)
+    d = warmup_decay(0.999, 5)
+    assert float(ema.module[0].weight) == pytest.approx(d * 1.0 + (1 - d) * 3.0)
+    assert int(ema.module[1].num_batches_tracked) == 7
+    assert any_rank(1, torch.device("cpu"), True, False) == (True, False)

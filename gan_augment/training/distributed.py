@@ -71,6 +71,16 @@ def sync_buffers(world: int, *modules: torch.nn.Module) -> None:
             dist.broadcast(b.data, src=0)
 
 
+def any_rank(world: int, device: torch.device, *flags: bool) -> tuple[bool, ...]:
+    """Each flag True on every rank when it is True on any (one tiny all_reduce): so that under
+    torchrun every rank stops, or checkpoints, at the same step."""
+    if world == 1:
+        return tuple(flags)
+    t = torch.tensor([int(f) for f in flags], device=device if device.type == "cuda" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in t)
+
+
 def gather_rng_states(rng: torch.Generator, world: int, device: torch.device) -> list[torch.Tensor]:
     """Every rank's noise-generator state (a collective under torchrun)."""
     state = rng.get_state()

@@ -36,11 +36,13 @@ from gan_augment.training.batches import BatchSource
 from gan_augment.training.checkpoint import BEST_NAME, CHECKPOINT_NAME, jsonable
 from gan_augment.training.config import StepContext, TrainConfig, noise_seed, pick_device
 from gan_augment.training.distributed import (
+    any_rank,
     broadcast_from_rank0,
     gather_rng_states,
     sync_buffers,
     sync_grads,
 )
+from gan_augment.training.ema import make_ema, warmup_decay
 from gan_augment.training.interrupts import StopRequests, TrainingInterrupted
 from gan_augment.training.run_identity import data_fingerprint
 from gan_augment.training.stage import PrepareContext
@@ -152,12 +154,7 @@ class Trainer:
         self.sched_g, self.sched_d = self._scheduler(self.opt_g), self._scheduler(self.opt_d)
         self.scaler_d = precision.make_scaler(self.device, self.amp_dtype)
         self.scaler_g = precision.make_scaler(self.device, self.amp_dtype)
-        if self.cfg.ema_decay is not None:
-            from torch.optim.swa_utils import AveragedModel
-
-            m.attach_ema(AveragedModel(G, multi_avg_fn=self._ema_update, use_buffers=True))
-        else:
-            m.attach_ema(None)
+        m.attach_ema(make_ema(G, self.cfg.ema_decay, lambda: self.step) if self.cfg.ema_decay is not None else None)
         if self.cfg.compile:  # after the EMA copy, which stays an ordinary module
             G.compile()
             if not getattr(m, "uses_double_backward", False):  # aot_autograd has no double backward
@@ -179,19 +176,8 @@ class Trainer:
                               self.stage, self.autocast)
 
     def ema_decay_now(self) -> float:
-        """EMA decay with warm-up, min(decay, (1 + t) / (10 + t)) at generator step t, so that a
-        short or young run's average is not dominated by the untrained initial weights."""
-        t = self.step
-        return min(self.cfg.ema_decay, (1 + t) / (10 + t))
-
-    def _ema_update(self, ema_params, params, num_averaged) -> None:
-        # the step count comes from Python, not from num_averaged: no host sync on GPU
-        floats = [(e, p) for e, p in zip(ema_params, params) if e.is_floating_point()]
-        if floats:
-            torch._foreach_lerp_([e for e, _ in floats], [p for _, p in floats], 1.0 - self.ema_decay_now())
-        for e, p in zip(ema_params, params):  # counters such as num_batches_tracked are copied
-            if not e.is_floating_point():
-                e.copy_(p)
+        """The EMA decay at this step (ema.warmup_decay)."""
+        return warmup_decay(self.cfg.ema_decay, self.step)
 
     # ---- data ------------------------------------------------------------------------------
     def batch(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,7 +281,9 @@ class Trainer:
                 pending = []
             if cfg.monitor_every and self.step % cfg.monitor_every == 0:
                 self._monitor()
-            stop, timed = self._agree(self._stop.requested is not None, self._checkpoint_time_due())
+            # every rank stops and checkpoints at the same step
+            stop, timed = any_rank(self.world, self.device, self._stop.requested is not None,
+                                   self._checkpoint_time_due())
             if self.out is not None:
                 if self.is_main and (self._due(cfg.sample_every) or boundary):
                     self.write_grid()
@@ -312,15 +300,6 @@ class Trainer:
     def _checkpoint_time_due(self) -> bool:
         minutes = self.cfg.checkpoint_minutes
         return bool(minutes) and self.out is not None and clock() - self._last_save >= 60.0 * minutes
-
-    def _agree(self, stop: bool, timed: bool) -> tuple[bool, bool]:
-        """Under torchrun every rank stops and checkpoints at the same step: if any rank was
-        signalled or its clock says a checkpoint is due, all are (one tiny all_reduce per step)."""
-        if self.world == 1:
-            return stop, timed
-        flags = torch.tensor([int(stop), int(timed)], device=self.device if self.device.type == "cuda" else "cpu")
-        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-        return bool(flags[0]), bool(flags[1])
 
     def _stopped(self, signal_name: str) -> None:
         """Raise TrainingInterrupted naming the step and what is on disk (checked, not assumed)."""
@@ -390,12 +369,8 @@ class Trainer:
         if not pending:
             return
         losses = torch.stack([torch.stack([d.float(), g.float()]) for _, d, g, _ in pending]).cpu()
-        finite = torch.isfinite(losses).all(dim=1)
-        first_bad = torch.tensor([int((~finite).nonzero()[0, 0]) if not bool(finite.all()) else len(pending)])
-        if self.world > 1:  # every rank stops at the same step, or none does
-            dist.all_reduce(first_bad, op=dist.ReduceOp.MIN)
-        if int(first_bad) < len(pending):
-            bad = int(first_bad)
+        bad = monitors.first_non_finite(losses, self.world)  # the same row on every rank
+        if bad < len(pending):
             step, which = pending[bad][0], "discriminator" if not torch.isfinite(losses[bad, 0]) else "generator"
             kept = (f"the last good checkpoint is {self.out / CHECKPOINT_NAME} (step "
                     f"{ckpt.checkpoint_step(self.out / CHECKPOINT_NAME)})"

@@ -57,6 +57,18 @@ def check_health(state: dict[str, Any], history: list[dict[str, Any]], div: floa
     return None
 
 
+def first_non_finite(losses: torch.Tensor, world: int = 1) -> int:
+    """Index of the first row of ``losses`` (steps x (d, g)) with a NaN or inf, or its length
+    when all are finite; under torchrun the smallest over ranks, so all stop at the same step."""
+    finite = torch.isfinite(losses).all(dim=1)
+    first = torch.tensor([int((~finite).nonzero()[0, 0]) if not bool(finite.all()) else len(losses)])
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(first, op=dist.ReduceOp.MIN)
+    return int(first)
+
+
 def is_best(best: dict[str, Any] | None, div: float) -> bool:
     """True when ``div`` is at least the best diversity so far (the best checkpoint moves)."""
     return best is None or div >= best["diversity"]
