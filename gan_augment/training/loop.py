@@ -157,7 +157,7 @@ class Trainer:
         m.attach_ema(make_ema(G, self.cfg.ema_decay, lambda: self.step) if self.cfg.ema_decay is not None else None)
         if self.cfg.compile:  # after the EMA copy, which stays an ordinary module
             G.compile()
-            if not getattr(m, "uses_double_backward", False):  # aot_autograd has no double backward
+            if not m.uses_double_backward:  # aot_autograd has no double backward
                 D.compile()
 
     def _noise(self) -> None:
@@ -209,7 +209,7 @@ class Trainer:
             self._say(f"resuming {self.out} from step {self.step:,} of {self.total_steps:,}")
         if self.out is not None and self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-        prep = int(getattr(m, "prepare_steps", 0) or 0)  # e.g. BAGAN's autoencoder: in the bar and ETA
+        prep = int(m.prepare_steps or 0)  # e.g. BAGAN's autoencoder: in the bar and ETA
         bar = self._bar = tqdm(total=prep + self.total_steps, initial=self.step + (prep if self.prepared else 0),
                                disable=not (cfg.progress and self.is_main), desc=f"{m.name}", unit="step",
                                dynamic_ncols=True)
