@@ -13,6 +13,7 @@ is at least as fast). Run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -94,7 +95,7 @@ def step_flops(name, model_config, data, batch) -> int:
     counter.mod_tracker = _GlobalOnly()  # its module hooks break autograd.grad (gradient penalty)
     t = Trainer(m, steps=1, batch_size=batch, progress=False, sample_every=0, checkpoint_every=0)
     t._setup(data)
-    m.prepare(t)
+    m.prepare(t.prepare_context())
     t.prepared = True
     t.cfg.resume = False
     with counter:
@@ -159,7 +160,8 @@ def bench_backend(name, data, args, device):
     def run_plain(amp=None):
         m = ga.create(name, **model.get_config())
         G, D = m.generator.to(device), m.discriminator.to(device)
-        m.prepare(_PrepareShim(images, labels, device))
+        m.prepare(ga.PrepareContext(images, labels, device, 0, 1, lambda n, what: iter(range(n)),
+                                    contextlib.nullcontext))
         plain_backend_loop(m, G, D, images, labels, args.steps, args.batch, n_critic, device, amp)
 
     def run_bf16():
@@ -193,17 +195,6 @@ def bench_backend(name, data, args, device):
             "plain_img_s": per_round / p, "ratio": p / t, "bf16_img_s": per_round / b, "ratio_bf16": b / t,
             "examples_img_s": per_round / e if e else None,
             "variants": {v: per_round / statistics.median(ts) for v, ts in variant_times.items()}}
-
-
-class _PrepareShim:
-    """Enough of a Trainer for a backend's prepare() (BAGAN's autoencoder stage) in the plain loop."""
-
-    def __init__(self, images, labels, device):
-        self.images, self.labels, self.device = images, labels, device
-        self.cfg, self.world = ga.TrainConfig(steps=1, progress=False), 1
-
-    def stage(self, steps, what):
-        return range(steps)
 
 
 def main():

@@ -46,7 +46,8 @@ _EXPORTS: dict[str, str] = {
     "Trainer": "gan_augment.training.loop",
     "CHECKPOINT_NAME": "gan_augment.training.checkpoint",
     "TrainingInterrupted": "gan_augment.training.interrupts",
-    "AdversarialAugmenter": "gan_augment.gan.adversarial",
+    "AdversarialAugmenter": "gan_augment.training.adversarial",
+    "PrepareContext": "gan_augment.training.stage",
     # hub, mixer
     "from_pretrained": "gan_augment.core.folder",
     "SyntheticMix": "gan_augment.mix.dataset",
@@ -104,9 +105,10 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from gan_augment.core.hookspecs import hookimpl, hookspec
     from gan_augment.core.registry import backend_info, create, list_backends, register_plugin
     from gan_augment.eval.efficacy import efficacy
-    from gan_augment.gan.adversarial import AdversarialAugmenter
     from gan_augment.mix.dataset import SyntheticMix
+    from gan_augment.training.adversarial import AdversarialAugmenter
     from gan_augment.training.checkpoint import CHECKPOINT_NAME
     from gan_augment.training.config import StepContext, TrainConfig
     from gan_augment.training.interrupts import TrainingInterrupted
     from gan_augment.training.loop import Trainer
+    from gan_augment.training.stage import PrepareContext

@@ -19,7 +19,7 @@ def _prepared(model, data):
     trainer = Trainer(model, steps=1, batch_size=8, progress=False, device="cpu")
     trainer._setup(data)
     g0 = {k: v.clone() for k, v in model.generator.decoder.state_dict().items()}
-    model.prepare(trainer)
+    model.prepare(trainer.prepare_context())
     return trainer, g0
 
 

@@ -206,7 +206,7 @@ def test_bagan_class_gaussians_match_the_encoder_latents_after_the_autoencoder_s
     m = ga.create("bagan", image_size=16, channels=1, width=8, latent_dim=6, ae_steps=20, ae_batch_size=8)
     trainer = Trainer(m, steps=1, batch_size=8, progress=False, device="cpu")
     trainer._setup(data)
-    m.prepare(trainer)
+    m.prepare(trainer.prepare_context())
     latents = m.encode_all(m.encoder, trainer.images, "cpu").double()
     G = m.generator
     for k in (0, 1):

@@ -69,63 +69,27 @@ def cmd_train(args) -> int:
 
 
 def _train(args) -> int:
+    """Read the run's settings (a resumed run's from its checkpoint), then train through
+    ``model.fit()`` as a Python user does; fit's adoption step prints the ``data: ...`` line."""
     import torch
 
     import gan_augment as ga
     from gan_augment.core.data import load_dataset
-    from gan_augment.training.checkpoint import CHECKPOINT_NAME, read_trainer_state
-    from gan_augment.training.loop import Trainer
 
     out = Path(args.out)
     opts = _parse_opts(args.opt)
     train_keys = set(ga.TrainConfig.__dataclass_fields__)
     train_opts = {k: v for k, v in opts.items() if k in train_keys}
     model_opts = {k: v for k, v in opts.items() if k not in train_keys}
-    backend = args.backend
-    members = sorted(out.glob(f"*/{CHECKPOINT_NAME}")) if args.resume and not (out / CHECKPOINT_NAME).exists() else []
-    if members:  # a run of per-class models (classwise): each member checks its own checkpoint
-        if not backend:
-            raise ConfigError(f"{out} holds per-class runs ({len(members)} checkpoints); pass the run's --backend "
-                              "(e.g. classwise) and --opt settings with --resume.")
-        state = read_trainer_state(members[0])
-        saved = {k: v for k, v in state["train_config"].items()
-                 if k not in ("resume", "out_dir", "progress", "stop_at")}  # member 0 has the run's seed
-        train_opts = {**saved, **train_opts}
-        model_config = {"image_size": args.image_size, "channels": args.channels, **model_opts}
-    elif args.resume:
-        ckpt = out / CHECKPOINT_NAME
-        if not ckpt.exists():
-            raise ConfigError(f"nothing to resume in {out}: no {CHECKPOINT_NAME}. Drop --resume to start a run.")
-        state = read_trainer_state(ckpt)
-        if backend and backend != state["backend"]:
-            raise ConfigError(f"{out} is a {state['backend']!r} run; drop --backend or pass --backend {state['backend']}.")
-        backend = state["backend"]
-        # a layout given again must match the run's: the trainer refuses a change, naming it
-        given = {k: v for k, v in (("image_size", args.image_size), ("channels", args.channels)) if v is not None}
-        model_config = {**state["model_config"], **given, **model_opts}
-        # a staged run's --stop-at belongs to that invocation: resuming without one runs to the end
-        saved = {k: v for k, v in state["train_config"].items()
-                 if k not in ("resume", "out_dir", "progress", "stop_at")}
-        train_opts = {**saved, **train_opts}
-    else:
-        if not backend:
-            raise ConfigError("say which backend to train: --backend NAME (see `gan-augment backends`).")
-        # None: the data's own size and channels (model.adopt_layout below)
-        model_config = {"image_size": args.image_size, "channels": args.channels, **model_opts}
+    backend, model_config, saved = _run_settings(args, out, model_opts)
+    train_opts = {**saved, **train_opts}
     if args.steps is None and args.epochs is None and not args.resume:
         raise ConfigError("say how long to train: --steps N or --epochs N.")
-    info = ga.backend_info(backend)  # an unknown backend is named before any data is read
+    ga.backend_info(backend)  # an unknown backend is named before any data is read
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
     data = load_dataset(args.data, split=args.split, classes=classes)  # as stored; converted by fit
     if len(data) == 0:
         raise DataError(f"{args.data}: no images left after --split/--classes.")
-    notes = []
-    if model_config.get("class_names") is None:
-        if info.cls.conditional or len(data.class_names) == 1:
-            model_config["class_names"] = data.class_names
-        elif len(set(data.labels.tolist())) > 1:
-            notes.append(f"note: {backend} is unconditional; training one model on all of {data.class_names}. "
-                         "Pass --classes to train on one class.")
     torch.manual_seed(args.seed if args.seed is not None else train_opts.get("seed", 0))
     try:
         model = ga.create(backend, **model_config)
@@ -136,7 +100,6 @@ def _train(args) -> int:
                               f"{did_you_mean(key, train_keys)} Training settings: "
                               f"{', '.join(sorted(train_keys))}.") from exc
         raise
-    intro = [model.adopt_layout(data), *notes]  # first: grey or RGB, which size
     for key, val in (("steps", args.steps), ("epochs", args.epochs), ("seed", args.seed),
                      ("batch_size", args.batch_size), ("checkpoint_every", args.checkpoint_every),
                      ("sample_every", args.sample_every), ("device", args.device), ("stop_at", args.stop_at),
@@ -146,27 +109,58 @@ def _train(args) -> int:
             train_opts[key] = val
     if args.steps is not None:
         train_opts.pop("epochs", None)
-    train_opts.update(out_dir=str(out), resume=args.resume, progress=not args.quiet)
-    if not isinstance(model, ga.AdversarialAugmenter):  # e.g. classwise: it runs its own trainers
-        for line in intro:
-            print(line, file=sys.stderr)
-        model.fit(data, **train_opts)
-        model.save_pretrained(out, card=False)
-        print(f"trained {backend} on {len(data)} images")
-        print(f"model folder:  {out}")
+    # the data line is the run's first line, --quiet or not (a refused resume prints only its error)
+    train_opts.update(out_dir=str(out), resume=args.resume, progress=not args.quiet, show_data=True)
+    model.fit(data, **train_opts)  # classwise saves the whole model into out_dir itself
+    if os.environ.get("RANK", "0") != "0":  # under torchrun one rank reports
         return 0
-    trainer = Trainer(model, **train_opts)
-    trainer.intro_lines = intro  # printed once the run is set up (a refused resume prints only its error)
-    trainer.fit(data)
-    if trainer.rank != 0:
-        return 0
-    print(f"trained {backend} for {trainer.step} steps on {len(data)} images")
+    steps = model.training_summary.get("steps")
+    print(f"trained {backend}{f' for {steps} steps' if steps is not None else ''} on {len(data)} images")
     print(f"model folder:  {out}")
-    print(f"sample grid:   {out / 'samples.png'}")
-    print(f"loss curve:    {out / 'loss_curve.png'}")
-    if (out / CHECKPOINT_NAME).exists():  # say only what is on disk
-        print(f"checkpoint:    {out / CHECKPOINT_NAME}  (continue with --resume)")
+    if isinstance(model, ga.AdversarialAugmenter):  # one run folder of the shared trainer
+        print(f"sample grid:   {out / 'samples.png'}")
+        print(f"loss curve:    {out / 'loss_curve.png'}")
+        if (out / ga.CHECKPOINT_NAME).exists():  # say only what is on disk
+            print(f"checkpoint:    {out / ga.CHECKPOINT_NAME}  (continue with --resume)")
     return 0
+
+
+#: trainer settings of a run that belong to one invocation, not to the run (a staged run's
+#: --stop-at: resuming without one runs to the end)
+PER_INVOCATION = ("resume", "out_dir", "progress", "stop_at", "show_data")
+
+
+def _run_settings(args, out: Path, model_opts: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(backend, model config, saved training settings) of the run: a resumed run's from its
+    checkpoint (a classwise run's from its first class's), a new run's from the flags."""
+    from gan_augment.training.checkpoint import CHECKPOINT_NAME, read_trainer_state
+
+    backend = args.backend
+    given = {"image_size": args.image_size, "channels": args.channels}  # None: the data's own
+    members = sorted(out.glob(f"*/{CHECKPOINT_NAME}")) if args.resume and not (out / CHECKPOINT_NAME).exists() else []
+    if members:  # a run of per-class models (classwise): each member checks its own checkpoint
+        if not backend:
+            raise ConfigError(f"{out} holds per-class runs ({len(members)} checkpoints); pass the run's --backend "
+                              "(e.g. classwise) and --opt settings with --resume.")
+        state = read_trainer_state(members[0])  # member 0 has the run's seed
+        return backend, {**given, **model_opts}, _saved_settings(state)
+    if args.resume:
+        ckpt = out / CHECKPOINT_NAME
+        if not ckpt.exists():
+            raise ConfigError(f"nothing to resume in {out}: no {CHECKPOINT_NAME}. Drop --resume to start a run.")
+        state = read_trainer_state(ckpt)
+        if backend and backend != state["backend"]:
+            raise ConfigError(f"{out} is a {state['backend']!r} run; drop --backend or pass --backend {state['backend']}.")
+        # a layout given again must match the run's: the trainer refuses a change, naming it
+        again = {k: v for k, v in given.items() if v is not None}
+        return state["backend"], {**state["model_config"], **again, **model_opts}, _saved_settings(state)
+    if not backend:
+        raise ConfigError("say which backend to train: --backend NAME (see `gan-augment backends`).")
+    return backend, {**given, **model_opts}, {}
+
+
+def _saved_settings(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in state["train_config"].items() if k not in PER_INVOCATION}
 
 
 def cmd_sample(args) -> int:

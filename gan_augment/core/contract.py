@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from gan_augment.core.adoption import Adoption, adopt_data
 from gan_augment.core.data import as_dataset
 from gan_augment.core.errors import ConfigError, DataError
 from gan_augment.core.folder import HubMixin
@@ -133,6 +134,18 @@ class GenerativeAugmenter(HubMixin, ABC):
         self._validate_base()
         self.keep_layout()
         return line + self.check_labelled(ds)
+
+    def adopt_data(self, data: Any, *, select_classes: bool = False) -> Adoption:
+        """The one adoption step fit() starts with (core/adoption.py): the data's layout and
+        class names where create() left them out, the data converted to the model, and the lines
+        that say so (``data: ...`` first). ClassWise passes ``select_classes=True``."""
+        return adopt_data(self, data, select_classes=select_classes)
+
+    def adopt_class_names(self, names: list[str]) -> None:
+        """Take ``names`` as the model's classes (fit() does, when create() was given none).
+        A backend whose parts depend on the class count rebuilds them here."""
+        self.config["class_names"] = [str(c) for c in names]
+        self._validate_base()
 
     def check_labelled(self, data: Any) -> str:
         """Refuse data without labels for a conditional backend (it would learn one class named

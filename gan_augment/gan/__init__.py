@@ -1,1 +1,1 @@
-"""Layer 3: GAN building blocks (networks, losses) and the adversarial base class backends extend."""
+"""Layer 2: GAN building blocks (networks, losses, DiffAugment) that backends and the trainer use."""

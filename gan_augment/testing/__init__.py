@@ -29,9 +29,9 @@ from gan_augment.core.errors import ConfigError, GanAugmentError
 from gan_augment.core.folder import load_folder
 from gan_augment.core.registry import backend_info, list_backends
 from gan_augment.core.serialization import read_safetensors
-from gan_augment.gan.adversarial import AdversarialAugmenter
 from gan_augment.gan.diffaugment import cutout_size
 from gan_augment.testing.toy import toy_two_class_data
+from gan_augment.training.adversarial import AdversarialAugmenter
 
 BackendRef = str | Callable[..., GenerativeAugmenter]
 

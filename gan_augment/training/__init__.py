@@ -1,2 +1,2 @@
-"""Layer 2: the one training loop every adversarial backend shares, its config, checkpoints,
-monitors, distributed helpers and plots."""
+"""Layer 3: the adversarial component: the base class backends extend and the one training loop
+it runs, with its config, checkpoints, monitors and distributed helpers."""

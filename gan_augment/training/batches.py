@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from gan_augment.core.layout import uint8_to_signed
 from gan_augment.training.config import epoch_permutation
 
 #: share of the device's free memory the resident training set may take
@@ -46,6 +47,6 @@ class BatchSource:
             self._perm = epoch_permutation(len(self.images), self.seed, epoch).to(self.images.device)
             self._perm_epoch = epoch
         idx = self._perm[pos * self.batch_size:(pos + 1) * self.batch_size][self.rank::self.world]
-        x = self.images[idx].to(self.device)
-        x = x.to(dtype=torch.float32, memory_format=self.memory_format).div_(127.5).sub_(1.0)
+        x = self.images[idx].to(self.device).contiguous(memory_format=self.memory_format)
+        x = uint8_to_signed(x)  # .float() keeps the memory format
         return x, self.labels[idx].to(self.device)

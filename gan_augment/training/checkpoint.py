@@ -1,11 +1,13 @@
 """Checkpoints for exact resume: networks, EMA, optimisers, schedules, grad scalers and every rank's RNG
-state in one safetensors file (never pickle), written atomically."""
+state in one safetensors file (never pickle), written atomically.
+
+Functions of what they are given: the model's networks, the stateful parts by name (optimisers,
+schedules, scalers), the RNG states and the run's JSON state. The trainer decides what a run's
+state is; this module only writes, reads and checks it."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,170 +24,125 @@ from gan_augment.core.serialization import (
     read_safetensors_metadata,
     unflatten_state,
 )
-from gan_augment.training.distributed import gather_rng_states
-from gan_augment.training.precision import match_param_layout
-from gan_augment.training.run_identity import data_fingerprint, first_change
+from gan_augment.training.run_identity import first_change
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 BEST_NAME = "checkpoint-best.safetensors"
+#: the stateful parts a checkpoint holds, by the names its skeleton uses
+PART_NAMES = ("opt_g", "opt_d", "sched_g", "sched_d", "scaler_d", "scaler_g")
 
 
-class CheckpointMixin:
-    """Needs from the Trainer: model, cfg, out, step, prepared, best, monitor_state, history, rng,
-    rank, world, is_main, device, the optimisers, schedulers and the two scalers."""
+def write_checkpoint(path: Path, model: Any, parts: dict[str, Any], rng_states: list[torch.Tensor],
+                     state: dict[str, Any]) -> Path:
+    """Write ``model``'s generator, discriminator and EMA, the ``state_dict`` of each part
+    (None: not saved, e.g. a constant schedule), each rank's RNG state (``rng.<rank>``) and the
+    JSON ``state`` (plus the parts' skeleton) into ``path`` in one atomic write."""
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, mod in (("G", model.generator), ("D", model.discriminator)):
+        for k, v in clean_keys(mod.state_dict()).items():
+            tensors[f"{prefix}.{k}"] = v
+    if model.ema is not None:
+        for k, v in model.ema.state_dict().items():
+            tensors[f"ema.{k}"] = v
+    skeleton = {name: flatten_state(part.state_dict(), name, tensors) if part is not None else None
+                for name, part in parts.items()}
+    for r, st in enumerate(rng_states):
+        tensors[f"rng.{r}"] = st
+    full = {"format_version": 1, **state, "skeleton": skeleton, "ema": model.ema is not None}
+    atomic_save_safetensors(tensors, path, metadata={"trainer_state": json.dumps(full)})
+    return path
 
-    def save_checkpoint(self, path: Path | None = None) -> Path | None:
-        """Everything needed for exact resume, in one safetensors file written atomically.
-        Under torchrun every rank must call it; only rank 0 writes."""
-        path = path or self.out / CHECKPOINT_NAME
-        rng_states = gather_rng_states(self.rng, self.world, self.device)
-        if not self.is_main:
-            return None
-        m = self.model
-        tensors: dict[str, torch.Tensor] = {}
-        for prefix, mod in (("G", m.generator), ("D", m.discriminator)):
-            for k, v in clean_keys(mod.state_dict()).items():
-                tensors[f"{prefix}.{k}"] = v
-        if m.ema is not None:
-            for k, v in m.ema.state_dict().items():
-                tensors[f"ema.{k}"] = v
-        skeleton = {
-            "opt_g": flatten_state(self.opt_g.state_dict(), "opt_g", tensors),
-            "opt_d": flatten_state(self.opt_d.state_dict(), "opt_d", tensors),
-            "sched_g": flatten_state(self.sched_g.state_dict(), "sched_g", tensors) if self.cfg.schedule == "cosine" else None,
-            "sched_d": flatten_state(self.sched_d.state_dict(), "sched_d", tensors) if self.cfg.schedule == "cosine" else None,
-            "scaler_d": flatten_state(self.scaler_d.state_dict(), "scaler_d", tensors),
-            "scaler_g": flatten_state(self.scaler_g.state_dict(), "scaler_g", tensors),
-        }
-        for r, st in enumerate(rng_states):
-            tensors[f"rng.{r}"] = st
-        state = {
-            "format_version": 1,
-            "step": self.step,
-            "total_steps": self.total_steps,
-            "prepared": self.prepared,
-            "backend": m.name,
-            "model_config": m.get_config(),
-            "train_config": jsonable(dataclasses.asdict(self.cfg)),
-            "skeleton": skeleton,
-            "best": self.best,
-            "monitor_state": self.monitor_state,
-            "ema": m.ema is not None,
-            "world_size": self.world,
-            "diffaugment": self.diffaugment,
-            "data_classes": list(self.data.class_names),
-            "data_sha256": self.data_sha256,
-        }
-        atomic_save_safetensors(tensors, path, metadata={"trainer_state": json.dumps(state)})
-        if path.name == CHECKPOINT_NAME:
-            self._write_model()
-        return path
 
-    @property
-    def data_sha256(self) -> str:
-        """Fingerprint of the rows this run trains on (computed once)."""
-        if getattr(self, "_data_sha256", None) is None:
-            self._data_sha256 = data_fingerprint(self.images, self.labels)
-        return self._data_sha256
+def load_checkpoint(path: Path, model: Any, parts: dict[str, Any], rank: int, world: int
+                    ) -> tuple[dict[str, Any], torch.Tensor | None]:
+    """Load ``path`` into ``model``'s networks and EMA and into ``parts``; return the JSON state
+    and this rank's saved RNG state (None when the checkpoint came from another process count).
+    Older checkpoints that kept one grad scaler for both networks load into both."""
+    if not path.exists():
+        raise CheckpointError(f"nothing to resume: {path} does not exist. Run without --resume to start.")
+    tensors = read_safetensors(path)
+    state = read_trainer_state(path)
+    check_backend(path, state, model.name)
 
-    def resume_state(self, data) -> dict[str, Any]:
-        """The checkpoint's trainer state, read before setup so that another backend or other
-        classes are refused with one line before any network is built."""
-        from gan_augment.core.data import as_dataset
+    def part(prefix):
+        return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
-        if self.out is None:
-            raise ConfigError("resume needs out_dir (the folder of the run to continue).")
-        path = self.out / CHECKPOINT_NAME
-        if not path.exists():
-            raise CheckpointError(f"nothing to resume: {path} does not exist. Run without --resume to start.")
-        state = read_trainer_state(path)
-        if state["backend"] != self.model.name:
-            raise CheckpointError(f"{path} is a {state['backend']!r} run, not {self.model.name!r}; "
-                                  f"pass --backend {state['backend']}.")
-        if "data_classes" in state:
-            change = first_change({"data_classes": state["data_classes"]},
-                                  {"data_classes": list(as_dataset(data).class_names)})
-            if change:
-                self._refuse(path, state, change)
-        return state
+    load_strict(model.generator, part("G"), what="checkpoint generator")
+    load_strict(model.discriminator, part("D"), what="checkpoint discriminator")
+    if state.get("ema"):
+        if model.ema is None:
+            raise CheckpointError(f"{path} was trained with EMA; pass the same ema_decay to resume exactly.")
+        model.ema.load_state_dict(part("ema"))
+    sk = dict(state["skeleton"])
+    if "scaler_d" not in sk and sk.get("scaler") is not None:  # older checkpoints: one scaler for both
+        sk["scaler_d"] = sk["scaler_g"] = sk["scaler"]
+    for name, target in parts.items():
+        if target is not None and sk.get(name) is not None:
+            target.load_state_dict(unflatten_state(sk[name], tensors))
+    same_world = f"rng.{rank}" in tensors and state.get("world_size", 1) == world
+    return state, tensors[f"rng.{rank}"] if same_world else None
 
-    def refuse_changed_run(self, state: dict[str, Any]) -> None:
-        """Raise ConfigError naming the first thing that differs from the checkpoint's run
-        (layout, network settings, data); say once when an older checkpoint cannot be checked."""
-        path = self.out / CHECKPOINT_NAME
-        now = {"data_classes": list(self.data.class_names), "model_config": self.model.get_config(),
-               "data_sha256": self.data_sha256 if "data_sha256" in state else None}
-        change = first_change(state, now)
+
+def check_backend(path: Path, state: dict[str, Any], backend: str) -> None:
+    if state["backend"] != backend:
+        raise CheckpointError(f"{path} is a {state['backend']!r} run, not {backend!r}; "
+                              f"pass --backend {state['backend']}.")
+
+
+def resume_state(out: Path | None, backend: str, data_classes: list[str]) -> dict[str, Any]:
+    """The checkpoint's trainer state, read before setup so that another backend or other
+    classes are refused with one line before any network is built."""
+    if out is None:
+        raise ConfigError("resume needs out_dir (the folder of the run to continue).")
+    path = out / CHECKPOINT_NAME
+    if not path.exists():
+        raise CheckpointError(f"nothing to resume: {path} does not exist. Run without --resume to start.")
+    state = read_trainer_state(path)
+    check_backend(path, state, backend)
+    if "data_classes" in state:
+        change = first_change({"data_classes": state["data_classes"]}, {"data_classes": list(data_classes)})
         if change:
-            self._refuse(path, state, change)
-        if "data_sha256" not in state:
-            self._say(f"note: {path} predates data fingerprints: its data and class names are not checked "
-                      "on resume (settings and layout are).")
+            refuse(path, state, change)
+    return state
 
-    def _refuse(self, path: Path, state: dict[str, Any], change: str) -> None:
-        raise ConfigError(f"cannot resume {path.parent}: {change} since its checkpoint (step "
-                          f"{state.get('step', '?')}); resume with the run's own data and settings, "
-                          "or pass a new --out folder to start a new run.")
 
-    @staticmethod
-    def _checkpoint_step(path: Path) -> int | str:
-        try:
-            return read_trainer_state(path)["step"]
-        except CheckpointError:
-            return "unknown"
+def refuse_changed_run(path: Path, state: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """Raise ConfigError naming the first thing that differs between the checkpoint's run and
+    ``now`` (``data_classes``, ``model_config``, ``data_sha256``); return the note to print when
+    an older checkpoint cannot be checked, else None."""
+    now = {**now, "data_sha256": now["data_sha256"] if "data_sha256" in state else None}
+    change = first_change(state, now)
+    if change:
+        refuse(path, state, change)
+    if "data_sha256" not in state:
+        return (f"note: {path} predates data fingerprints: its data and class names are not checked "
+                "on resume (settings and layout are).")
+    return None
 
-    def load_checkpoint(self, path: Path | None = None) -> None:
-        if self.out is None:
-            raise ConfigError("resume needs out_dir (the folder of the run to continue).")
-        path = path or self.out / CHECKPOINT_NAME
-        if not path.exists():
-            raise CheckpointError(f"nothing to resume: {path} does not exist. Run without --resume to start.")
-        tensors = read_safetensors(path)
-        state = read_trainer_state(path)
-        m = self.model
-        if state["backend"] != m.name:
-            raise CheckpointError(f"{path} is a {state['backend']!r} run, not {m.name!r}; pass --backend {state['backend']}.")
-        def part(prefix):
-            return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
-        load_strict(m.generator, part("G"), what="checkpoint generator")
-        load_strict(m.discriminator, part("D"), what="checkpoint discriminator")
-        if state.get("ema"):
-            if m.ema is None:
-                raise CheckpointError(f"{path} was trained with EMA; pass the same ema_decay to resume exactly.")
-            m.ema.load_state_dict(part("ema"))
-        sk = state["skeleton"]
-        self.opt_g.load_state_dict(unflatten_state(sk["opt_g"], tensors))
-        self.opt_d.load_state_dict(unflatten_state(sk["opt_d"], tensors))
-        if sk.get("sched_g") is not None:
-            self.sched_g.load_state_dict(unflatten_state(sk["sched_g"], tensors))
-            self.sched_d.load_state_dict(unflatten_state(sk["sched_d"], tensors))
-        if "scaler_d" in sk:
-            self.scaler_d.load_state_dict(unflatten_state(sk["scaler_d"], tensors))
-            self.scaler_g.load_state_dict(unflatten_state(sk["scaler_g"], tensors))
-        elif sk.get("scaler") is not None:  # older checkpoints kept one scaler for both
-            legacy = unflatten_state(sk["scaler"], tensors)
-            self.scaler_d.load_state_dict(legacy)
-            self.scaler_g.load_state_dict(legacy)
-        for opt in (self.opt_g, self.opt_d):  # channels_last parameters: same layout for the state
-            match_param_layout(opt)
-        if f"rng.{self.rank}" in tensors and state.get("world_size", 1) == self.world:
-            self.rng.set_state(tensors[f"rng.{self.rank}"])
-        else:
-            warnings.warn(f"{path} was written by {state.get('world_size', 1)} process(es) and this run has "
-                          f"{self.world}: training continues, but not bit-exactly.", stacklevel=2)
-            self.rng.manual_seed(self.cfg.seed * 7919 + 17 + self.rank + 104729 * self.step)
-        self.step = int(state["step"])
-        self.prepared = bool(state.get("prepared", True))
-        self.best = state.get("best")
-        self.monitor_state = state.get("monitor_state") or {}
-        self._checkpoint_diffaugment = state.get("diffaugment")
-        metrics = self.out / "metrics.jsonl"
-        if metrics.exists():  # forget what was logged after the checkpoint
-            kept = [ln for ln in metrics.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= self.step]
-            self.history = [json.loads(ln) for ln in kept]
-            if self.is_main:
-                atomic_write_text(metrics, "".join(ln + "\n" for ln in kept))
+def refuse(path: Path, state: dict[str, Any], change: str) -> None:
+    raise ConfigError(f"cannot resume {path.parent}: {change} since its checkpoint (step "
+                      f"{state.get('step', '?')}); resume with the run's own data and settings, "
+                      "or pass a new --out folder to start a new run.")
+
+
+def checkpoint_step(path: Path) -> int | str:
+    """The step a checkpoint holds, or "unknown" when it cannot be read."""
+    try:
+        return read_trainer_state(path)["step"]
+    except CheckpointError:
+        return "unknown"
+
+
+def kept_history(metrics: Path, step: int, rewrite: bool) -> list[dict[str, Any]]:
+    """The logged records up to ``step`` (what a resumed run continues from); with ``rewrite``
+    (rank 0) forget the records logged after the checkpoint in the file too."""
+    if not metrics.exists():
+        return []
+    kept = [ln for ln in metrics.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+    if rewrite:
+        atomic_write_text(metrics, "".join(ln + "\n" for ln in kept))
+    return [json.loads(ln) for ln in kept]
 
 
 def read_trainer_state(path: Path) -> dict[str, Any]:

@@ -45,6 +45,9 @@ class TrainConfig:
     resume: bool = False
     stop_at: int | None = None  # stop early (staged runs); schedules still span `steps`
     progress: bool = True
+    # print the adoption step's "data: ..." line and notes before training; None: when progress
+    # is on and the layout came from the data (the CLI passes True: its first line, even --quiet)
+    show_data: bool | None = None
     grid_size: int = 64
     monitor_every: int = 0  # 0: off; else diversity/divergence checks every N steps
     collapse_threshold: float = 0.5  # warn when diversity falls below this share of its first value
@@ -142,3 +145,9 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The data order of one epoch: a pure function of (seed, epoch), so resume needs no state."""
     g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
     return torch.randperm(n, generator=g)
+
+
+def noise_seed(seed: int, rank: int, step: int = 0) -> int:
+    """Seed of a rank's in-step noise generator: distinct per rank, and (``step``) per restart
+    point when a checkpoint's RNG state cannot be used (another process count)."""
+    return seed * 7919 + 17 + rank + 104729 * step

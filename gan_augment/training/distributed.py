@@ -52,6 +52,16 @@ def sync_grads(world: int, module: torch.nn.Module) -> None:
         offset += g.numel()
 
 
+def broadcast_from_rank0(world: int, *modules: torch.nn.Module) -> None:
+    """Give every rank rank 0's parameters and buffers (the start of a run, the end of a
+    prepare stage), so all ranks continue from the same weights."""
+    if world == 1:
+        return
+    for mod in modules:
+        for t in list(mod.parameters()) + list(mod.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
 def sync_buffers(world: int, *modules: torch.nn.Module) -> None:
     """Give every rank rank 0's batch-norm statistics, as DDP's broadcast_buffers does."""
     if world == 1:
@@ -59,6 +69,16 @@ def sync_buffers(world: int, *modules: torch.nn.Module) -> None:
     for mod in modules:
         for b in mod.buffers():
             dist.broadcast(b.data, src=0)
+
+
+def any_rank(world: int, device: torch.device, *flags: bool) -> tuple[bool, ...]:
+    """Each flag True on every rank when it is True on any (one tiny all_reduce): so that under
+    torchrun every rank stops, or checkpoints, at the same step."""
+    if world == 1:
+        return tuple(flags)
+    t = torch.tensor([int(f) for f in flags], device=device if device.type == "cuda" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in t)
 
 
 def gather_rng_states(rng: torch.Generator, world: int, device: torch.device) -> list[torch.Tensor]:

@@ -2,7 +2,8 @@
 
 A backend supplies networks and its discriminator/generator losses; this loop owns devices,
 precision, optimisers, schedules, n_critic, EMA, logging, sample grids, checkpoints, exact
-resume, divergence checks and (under torchrun) gradient averaging across processes.
+resume, divergence checks and (under torchrun) gradient averaging across processes. It is
+written against the ``Trainable`` protocol (trainable.py), not the base class that calls it.
 
 Exact resume: every random draw inside a step comes from one generator whose state is saved,
 and the data order is a pure function of (seed, epoch), so N steps + resume + N steps equals
@@ -18,46 +19,46 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from gan_augment.core.data import as_dataset
 from gan_augment.core.errors import ConfigError, TrainingDiverged
+from gan_augment.core.layout import signed_to_unit
 from gan_augment.core.plots import save_grid, save_loss_curve
-from gan_augment.training import precision, transfer
+from gan_augment.training import checkpoint as ckpt
+from gan_augment.training import monitors, precision, transfer
 from gan_augment.training.batches import BatchSource
-from gan_augment.training.checkpoint import CHECKPOINT_NAME, CheckpointMixin, jsonable
-from gan_augment.training.config import StepContext, TrainConfig, pick_device
-from gan_augment.training.distributed import sync_buffers, sync_grads
+from gan_augment.training.checkpoint import BEST_NAME, CHECKPOINT_NAME, jsonable
+from gan_augment.training.config import StepContext, TrainConfig, noise_seed, pick_device
+from gan_augment.training.distributed import (
+    any_rank,
+    broadcast_from_rank0,
+    gather_rng_states,
+    sync_buffers,
+    sync_grads,
+)
+from gan_augment.training.ema import make_ema, warmup_decay
 from gan_augment.training.interrupts import StopRequests, TrainingInterrupted
-from gan_augment.training.monitors import MonitorMixin
+from gan_augment.training.run_identity import data_fingerprint
+from gan_augment.training.stage import PrepareContext
 from gan_augment.training.timing import StepTimer
+from gan_augment.training.trainable import Trainable, check_trainable
 
 logger = logging.getLogger("gan_augment.training")
 #: the clock of timed checkpoints (tests replace it)
 clock = time.monotonic
 
-if TYPE_CHECKING:  # the base class lives a layer up, in gan_augment.gan, and calls this loop
-    from gan_augment.gan.adversarial import AdversarialAugmenter
 
-#: what the loop uses of a model: gan_augment.AdversarialAugmenter provides all of it
-TRAINABLE = ("generator", "discriminator", "discriminator_loss", "generator_loss", "prepare",
-             "rebuild", "sample_latent", "generate", "sampling_module", "train_defaults",
-             "augmented_critic")
-
-
-class Trainer(CheckpointMixin, MonitorMixin):
+class Trainer:
     """Train one :class:`AdversarialAugmenter`. ``Trainer(model, steps=1000, out_dir="runs/x").fit(data)``."""
 
-    def __init__(self, model: AdversarialAugmenter, **config: Any):
-        missing = [a for a in TRAINABLE if not hasattr(type(model), a)]  # the class: properties build nets
-        if missing:
-            raise ConfigError(f"the shared trainer trains adversarial backends (subclasses of "
-                              f"gan_augment.AdversarialAugmenter), not {type(model).__name__}: it lacks "
-                              f"{', '.join(missing)}.")
+    def __init__(self, model: Trainable, **config: Any):
+        check_trainable(model)
         self.model = model
         self.cfg = TrainConfig.build(dict(type(model).train_defaults), config)
         self.rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
@@ -74,7 +75,12 @@ class Trainer(CheckpointMixin, MonitorMixin):
         self.best: dict[str, Any] | None = None
         self.monitor_state: dict[str, Any] = {}
         self.diffaugment: str | None = None  # the policy this run's critic sees, once fit() resolves it
-        #: lines printed (rank 0, stderr) once fit() has set up and checked the run, before training
+        self._resumed, self._checkpoint_diffaugment = False, None  # a resumed checkpoint's policy
+        self._bar: Any = None  # the run's progress bar, once fit() opens it
+        self._stop: StopRequests | None = None
+        self._data_sha256: str | None = None
+        #: lines printed (rank 0, stderr) once fit() has set up and checked the run, before
+        #: training: the adoption step's "data: ..." line and notes, when cfg.show_data says so
         self.intro_lines: list[str] = []
 
     # ---- precision -------------------------------------------------------------------------
@@ -95,28 +101,25 @@ class Trainer(CheckpointMixin, MonitorMixin):
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
     def _setup(self, data) -> None:
-        m = self.model
-        data = as_dataset(data)
-        m.check_labelled(data)  # a conditional backend refuses data without labels
-        if m.deferred_layout:  # create() left size/channels to the data: adopt its own, and say so
-            note = m.adopt_layout(data)
-            if self.cfg.progress and self.is_main:
-                print(note, file=sys.stderr)
-        self.data = as_dataset(data, image_size=m.config["image_size"], channels=m.config["channels"])
-        if m.config["class_names"] is None:
-            m.config["class_names"] = list(self.data.class_names) if m.conditional else (
-                list(self.data.class_names) if len(self.data.class_names) == 1 else None)
-            m.rebuild()
-        elif list(self.data.class_names) != m.class_names and (m.conditional or len(self.data.class_names) > 1):
-            raise ConfigError(
-                f"the data's classes {self.data.class_names} differ from the model's {m.class_names}; "
-                "create the model with class_names=data.class_names, or select classes with --classes."
-            )
-        self.images = self.data.tensor()  # uint8 N,C,H,W in host memory (BAGAN's prepare reads it)
+        """Adopt the data, then build the run: batches, networks on the device, optimisers,
+        EMA, the noise generator and the fixed grid latents."""
+        self._adopt(data)
+        self._networks()
+        self._optimisers()
+        self._noise()
+
+    def _adopt(self, data) -> None:
+        """The one adoption step (core/adoption.py), then the run's rows and batches."""
+        adoption = self.model.adopt_data(data)
+        self.data = adoption.data
+        show = self.cfg.show_data if self.cfg.show_data is not None else (
+            self.cfg.progress and adoption.layout_adopted)
+        self.intro_lines = list(adoption.lines) if show else []
+        self.images = self.data.tensor()  # uint8 N,C,H,W in host memory (a prepare stage reads it)
         n = len(self.images)
         self.batch_size = min(self.cfg.batch_size, n)
         if self.batch_size < self.cfg.batch_size:
-            warnings.warn(f"only {n} images: batch size lowered from {self.cfg.batch_size} to {n}.", stacklevel=3)
+            warnings.warn(f"only {n} images: batch size lowered from {self.cfg.batch_size} to {n}.", stacklevel=4)
         self.labels = torch.as_tensor(self.data.labels, dtype=torch.long)
         self.batches = BatchSource(self.images, self.labels, self.batch_size, self.cfg.seed, self.device,
                                    self.rank, self.world, channels_last=self.channels_last)
@@ -126,54 +129,56 @@ class Trainer(CheckpointMixin, MonitorMixin):
             self.total_steps = self.cfg.steps
         else:
             self.total_steps = max(1, math.ceil(self.cfg.epochs * self.batches_per_epoch / self.cfg.n_critic))
+
+    def _networks(self) -> None:
+        """The model's networks on the run's device and memory layout; under torchrun with
+        SyncBatchNorm converted (handed back through ``replace_networks``), then every rank
+        takes rank 0's weights. (Weights a run starts from belong here, before the broadcast.)"""
+        m = self.model
         G, D = m.generator.to(self.device), m.discriminator.to(self.device)
         self.parent = transfer.start_from_parent(self)  # init_from / freeze_d; before the optimisers and EMA
         if self.channels_last:
             precision.to_channels_last(G, D)
         if self.world > 1 and self.cfg.sync_batchnorm:
-            m._generator = G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
-            m._discriminator = D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
-        if self.world > 1:
-            for mod in (G, D):  # every rank starts from rank 0's weights
-                for t in list(mod.parameters()) + list(mod.buffers()):
-                    dist.broadcast(t.data, src=0)
+            G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
+            D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
+            m.replace_networks(G, D)
+        broadcast_from_rank0(self.world, G, D)
+
+    def _optimisers(self) -> None:
+        """Optimisers, schedules, one grad scaler per optimiser (fp16 only: each tracks its own
+        network's overflows), the EMA copy and torch.compile."""
+        m = self.model
+        G, D = m.generator, m.discriminator
         self.opt_g = self._optimizer(G.parameters(), self.cfg.lr_g)
         self.opt_d = self._optimizer(D.parameters(), self.cfg.lr_d)
         self.sched_g, self.sched_d = self._scheduler(self.opt_g), self._scheduler(self.opt_d)
-        # one scaler per optimiser (fp16 only): each tracks its own network's overflows
         self.scaler_d = precision.make_scaler(self.device, self.amp_dtype)
         self.scaler_g = precision.make_scaler(self.device, self.amp_dtype)
-        if self.cfg.ema_decay is not None:
-            from torch.optim.swa_utils import AveragedModel
-
-            m.ema = AveragedModel(G, multi_avg_fn=self._ema_update, use_buffers=True)
-        else:
-            m.ema = None
+        m.attach_ema(make_ema(G, self.cfg.ema_decay, lambda: self.step) if self.cfg.ema_decay is not None else None)
         if self.cfg.compile:  # after the EMA copy, which stays an ordinary module
             G.compile()
-            if not getattr(m, "uses_double_backward", False):  # aot_autograd has no double backward
+            if not m.uses_double_backward:  # aot_autograd has no double backward
                 D.compile()
+
+    def _noise(self) -> None:
+        """The in-step noise generator (its state is checkpointed) and the fixed grid latents."""
+        m = self.model
         gen_device = self.device if self.device.type in ("cuda", "cpu") else torch.device("cpu")
-        self.rng = torch.Generator(device=gen_device).manual_seed(self.cfg.seed * 7919 + 17 + self.rank)
+        self.rng = torch.Generator(device=gen_device).manual_seed(noise_seed(self.cfg.seed, self.rank))
         grid_rng = torch.Generator().manual_seed(self.cfg.seed + 1)
         k = self.cfg.grid_size
         self.grid_labels = (torch.arange(k) % m.num_classes) if m.conditional else None
         self.grid_z = m.sample_latent(k, self.grid_labels, generator=grid_rng)
 
-    def ema_decay_now(self) -> float:
-        """EMA decay with warm-up, min(decay, (1 + t) / (10 + t)) at generator step t, so that a
-        short or young run's average is not dominated by the untrained initial weights."""
-        t = self.step
-        return min(self.cfg.ema_decay, (1 + t) / (10 + t))
+    def prepare_context(self) -> PrepareContext:
+        """The narrow handle a backend's ``prepare`` stage gets (not the trainer)."""
+        return PrepareContext(self.images, self.labels, self.device, self.cfg.seed, self.world,
+                              self.stage, self.autocast)
 
-    def _ema_update(self, ema_params, params, num_averaged) -> None:
-        # the step count comes from Python, not from num_averaged: no host sync on GPU
-        floats = [(e, p) for e, p in zip(ema_params, params) if e.is_floating_point()]
-        if floats:
-            torch._foreach_lerp_([e for e, _ in floats], [p for _, p in floats], 1.0 - self.ema_decay_now())
-        for e, p in zip(ema_params, params):  # counters such as num_batches_tracked are copied
-            if not e.is_floating_point():
-                e.copy_(p)
+    def ema_decay_now(self) -> float:
+        """The EMA decay at this step (ema.warmup_decay)."""
+        return warmup_decay(self.cfg.ema_decay, self.step)
 
     # ---- data ------------------------------------------------------------------------------
     def batch(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,18 +186,21 @@ class Trainer(CheckpointMixin, MonitorMixin):
         return self.batches(k)
 
     # ---- the loop --------------------------------------------------------------------------
-    def fit(self, data) -> AdversarialAugmenter:
+    def fit(self, data) -> Trainable:
         from tqdm.auto import tqdm
 
         data = as_dataset(data)  # a path is read once
-        saved = self.resume_state(data) if self.cfg.resume else None  # refuses another run's data first
-        self._setup(data)
+        m, cfg = self.model, self.cfg
+        saved = ckpt.resume_state(self.out, m.name, list(data.class_names)) if cfg.resume else None
+        self._setup(data)  # (refused above first: another run's backend or classes)
         if saved is not None:
-            self.refuse_changed_run(saved)
+            note = ckpt.refuse_changed_run(self.out / CHECKPOINT_NAME, saved, self._identity())
+            if note:
+                self._say(note)
         elif self.out is not None and (self.out / CHECKPOINT_NAME).exists():
             raise ConfigError(
                 f"{self.out} already holds a run (checkpoint at step "
-                f"{self._checkpoint_step(self.out / CHECKPOINT_NAME)}); pass --resume to continue it "
+                f"{ckpt.checkpoint_step(self.out / CHECKPOINT_NAME)}); pass --resume to continue it "
                 "or choose a new --out folder."
             )
         for line in self.intro_lines:
@@ -202,8 +210,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
             self._say(f"resuming {self.out} from step {self.step:,} of {self.total_steps:,}")
         if self.out is not None and self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-        m, cfg = self.model, self.cfg
-        prep = int(getattr(m, "prepare_steps", 0) or 0)  # e.g. BAGAN's autoencoder: in the bar and ETA
+        prep = int(m.prepare_steps or 0)  # e.g. BAGAN's autoencoder: in the bar and ETA
         bar = self._bar = tqdm(total=prep + self.total_steps, initial=self.step + (prep if self.prepared else 0),
                                disable=not (cfg.progress and self.is_main), desc=f"{m.name}", unit="step",
                                dynamic_ncols=True)
@@ -229,7 +236,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
     def _train_steps(self, bar) -> None:
         m, cfg = self.model, self.cfg
         if not self.prepared:
-            m.prepare(self)
+            m.prepare(self.prepare_context())
             self.prepared = True
         G, D = m.generator, m.discriminator
         G.train()
@@ -275,7 +282,9 @@ class Trainer(CheckpointMixin, MonitorMixin):
                 pending = []
             if cfg.monitor_every and self.step % cfg.monitor_every == 0:
                 self._monitor()
-            stop, timed = self._agree(self._stop.requested is not None, self._checkpoint_time_due())
+            # every rank stops and checkpoints at the same step
+            stop, timed = any_rank(self.world, self.device, self._stop.requested is not None,
+                                   self._checkpoint_time_due())
             if self.out is not None:
                 if self.is_main and (self._due(cfg.sample_every) or boundary):
                     self.write_grid()
@@ -293,33 +302,24 @@ class Trainer(CheckpointMixin, MonitorMixin):
         minutes = self.cfg.checkpoint_minutes
         return bool(minutes) and self.out is not None and clock() - self._last_save >= 60.0 * minutes
 
-    def _agree(self, stop: bool, timed: bool) -> tuple[bool, bool]:
-        """Under torchrun every rank stops and checkpoints at the same step: if any rank was
-        signalled or its clock says a checkpoint is due, all are (one tiny all_reduce per step)."""
-        if self.world == 1:
-            return stop, timed
-        flags = torch.tensor([int(stop), int(timed)], device=self.device if self.device.type == "cuda" else "cpu")
-        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-        return bool(flags[0]), bool(flags[1])
-
     def _stopped(self, signal_name: str) -> None:
         """Raise TrainingInterrupted naming the step and what is on disk (checked, not assumed)."""
-        ckpt = self.out / CHECKPOINT_NAME if self.out is not None else None
-        if ckpt is not None and ckpt.exists():
-            saved = self._checkpoint_step(ckpt)
+        ckpt_path = self.out / CHECKPOINT_NAME if self.out is not None else None
+        if ckpt_path is not None and ckpt_path.exists():
+            saved = ckpt.checkpoint_step(ckpt_path)
             at = "" if saved == self.step else f" (of step {saved})"
-            msg = f"stopped at step {self.step:,} ({signal_name}); checkpoint{at} at {ckpt}; continue with --resume"
+            msg = f"stopped at step {self.step:,} ({signal_name}); checkpoint{at} at {ckpt_path}; continue with --resume"
         else:
-            ckpt = None
+            ckpt_path = None
             msg = f"stopped at step {self.step:,} ({signal_name}); no checkpoint was written"
-        raise TrainingInterrupted(msg, self.step, ckpt, signal_name)
+        raise TrainingInterrupted(msg, self.step, ckpt_path, signal_name)
 
     def _augmented_critic(self, D: torch.nn.Module) -> torch.nn.Module | None:
         """Resolve cfg.diffaugment for this data (the model wraps D), say it once, and warn when a
         resumed run's checkpoint was trained with another policy (resume is then not exact)."""
         aug = self.model.augmented_critic(D, self.cfg.diffaugment, len(self.images))
         self.diffaugment = aug.policy if aug is not None else None
-        saved = getattr(self, "_checkpoint_diffaugment", self.diffaugment)
+        saved = self._checkpoint_diffaugment if self._resumed else self.diffaugment
         if saved != self.diffaugment:
             warnings.warn(f"the checkpoint was trained with DiffAugment {saved or 'off'} and this run "
                           f"uses {self.diffaugment or 'off'}: training continues, but not exactly; pass "
@@ -329,13 +329,12 @@ class Trainer(CheckpointMixin, MonitorMixin):
                   f"{len(self.images)} training images)", file=sys.stderr, flush=True)
         return aug
 
-    def stage(self, steps: int, what: str):
+    def stage(self, steps: int, what: str) -> Iterator[int]:
         """``range(steps)`` for a backend's ``prepare``, shown as its own progress bar (``bagan
         autoencoder``) under the run's bar, which counts these steps too, so its ETA includes them."""
         from tqdm.auto import tqdm
 
-        run_bar = getattr(self, "_bar", None)
-        stop = getattr(self, "_stop", None)
+        run_bar, stop = self._bar, self._stop
         with tqdm(total=steps, desc=f"{self.model.name} {what}", unit="step", position=1, leave=True,
                   disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True) as bar:
             for i in range(steps):
@@ -371,15 +370,11 @@ class Trainer(CheckpointMixin, MonitorMixin):
         if not pending:
             return
         losses = torch.stack([torch.stack([d.float(), g.float()]) for _, d, g, _ in pending]).cpu()
-        finite = torch.isfinite(losses).all(dim=1)
-        first_bad = torch.tensor([int((~finite).nonzero()[0, 0]) if not bool(finite.all()) else len(pending)])
-        if self.world > 1:  # every rank stops at the same step, or none does
-            dist.all_reduce(first_bad, op=dist.ReduceOp.MIN)
-        if int(first_bad) < len(pending):
-            bad = int(first_bad)
+        bad = monitors.first_non_finite(losses, self.world)  # the same row on every rank
+        if bad < len(pending):
             step, which = pending[bad][0], "discriminator" if not torch.isfinite(losses[bad, 0]) else "generator"
             kept = (f"the last good checkpoint is {self.out / CHECKPOINT_NAME} (step "
-                    f"{self._checkpoint_step(self.out / CHECKPOINT_NAME)})"
+                    f"{ckpt.checkpoint_step(self.out / CHECKPOINT_NAME)})"
                     if self.out is not None and (self.out / CHECKPOINT_NAME).exists() else "no checkpoint was written")
             raise TrainingDiverged(
                 f"the {which} loss became {losses[bad].tolist()} at step {step}; training stopped and "
@@ -399,8 +394,7 @@ class Trainer(CheckpointMixin, MonitorMixin):
 
     # ---- outputs ---------------------------------------------------------------------------
     def grid_images(self) -> torch.Tensor:
-        x = self._fixed_samples(self.model.sampling_module(), self.cfg.grid_size)
-        return (x.clamp(-1, 1) + 1) / 2
+        return signed_to_unit(self._fixed_samples(self.model.sampling_module(), self.cfg.grid_size))
 
     def write_grid(self) -> Path:
         images, nrow = self.grid_images(), int(math.sqrt(self.cfg.grid_size))
@@ -430,3 +424,83 @@ class Trainer(CheckpointMixin, MonitorMixin):
     def _write_model(self) -> None:
         self.model.training_summary = self.summary()
         self.model.save_pretrained(self.out, card=False)
+
+    # ---- checkpoints (checkpoint.py writes and reads; the run's state is decided here) -------
+    @property
+    def data_sha256(self) -> str:
+        """Fingerprint of the rows this run trains on (computed once)."""
+        if self._data_sha256 is None:
+            self._data_sha256 = data_fingerprint(self.images, self.labels)
+        return self._data_sha256
+
+    def _identity(self) -> dict[str, Any]:
+        """What makes this run the same run (resume refuses a change of any of it)."""
+        return {"data_classes": list(self.data.class_names), "model_config": self.model.get_config(),
+                "data_sha256": self.data_sha256}
+
+    def _parts(self, saving: bool) -> dict[str, Any]:
+        """The stateful parts a checkpoint holds; a constant schedule has nothing to save."""
+        cosine = self.cfg.schedule == "cosine" or not saving
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d,
+                "sched_g": self.sched_g if cosine else None, "sched_d": self.sched_d if cosine else None,
+                "scaler_d": self.scaler_d, "scaler_g": self.scaler_g}
+
+    def save_checkpoint(self, path: Path | None = None) -> Path | None:
+        """Everything needed for exact resume, in one safetensors file written atomically.
+        Under torchrun every rank must call it; only rank 0 writes."""
+        path = path or self.out / CHECKPOINT_NAME
+        rng_states = gather_rng_states(self.rng, self.world, self.device)
+        if not self.is_main:
+            return None
+        state = {"step": self.step, "total_steps": self.total_steps, "prepared": self.prepared,
+                 "backend": self.model.name, "model_config": self.model.get_config(),
+                 "train_config": jsonable(dataclasses.asdict(self.cfg)), "best": self.best,
+                 "monitor_state": self.monitor_state, "world_size": self.world,
+                 "diffaugment": self.diffaugment, **self._identity()}
+        ckpt.write_checkpoint(path, self.model, self._parts(saving=True), rng_states, state)
+        if path.name == CHECKPOINT_NAME:
+            self._write_model()
+        return path
+
+    def load_checkpoint(self) -> None:
+        """Continue the run folder's checkpoint: networks, parts, RNG, step and monitors."""
+        path = self.out / CHECKPOINT_NAME
+        state, rng_state = ckpt.load_checkpoint(path, self.model, self._parts(saving=False), self.rank, self.world)
+        for opt in (self.opt_g, self.opt_d):  # channels_last parameters: same layout for the state
+            precision.match_param_layout(opt)
+        self.step = int(state["step"])
+        if rng_state is not None:
+            self.rng.set_state(rng_state)
+        else:
+            warnings.warn(f"{path} was written by {state.get('world_size', 1)} process(es) and this run has "
+                          f"{self.world}: training continues, but not bit-exactly.", stacklevel=2)
+            self.rng.manual_seed(noise_seed(self.cfg.seed, self.rank, self.step))
+        self.prepared = bool(state.get("prepared", True))
+        self.best = state.get("best")
+        self.monitor_state = state.get("monitor_state") or {}
+        self._resumed, self._checkpoint_diffaugment = True, state.get("diffaugment")
+        self.history = ckpt.kept_history(self.out / "metrics.jsonl", self.step, rewrite=self.is_main)
+
+    # ---- monitors (monitors.py decides; the trainer saves the best and warns or stops) ------
+    def _fixed_samples(self, G: torch.nn.Module, n: int) -> torch.Tensor:
+        labels = self.grid_labels[:n] if self.grid_labels is not None else None
+        return monitors.fixed_samples(self.model, G, self.grid_z[:n], labels, self.device, self.autocast())
+
+    def diversity(self) -> float:
+        """Sample diversity of the generator on 32 fixed latents (monitors.diversity)."""
+        return monitors.diversity(self._fixed_samples(self.model.generator, 32))
+
+    def _monitor(self) -> None:
+        div = self.diversity()
+        problem = monitors.check_health(self.monitor_state, self.history, div, self.step, self.cfg)
+        if monitors.is_best(self.best, div):
+            self.best = {"step": self.step, "diversity": div}
+            if self.out is not None:  # same decision on every rank: G and the latents agree
+                self.save_checkpoint(self.out / BEST_NAME)
+        if problem:
+            self.monitor_state.setdefault("warnings", []).append(problem)
+            if self.cfg.early_stop:
+                best = self.out / BEST_NAME if self.out else "(none)"
+                raise TrainingDiverged(f"{problem}; stopped early. The most diverse checkpoint is {best} "
+                                       f"(step {self.best['step']}).")
+            warnings.warn(problem, RuntimeWarning, stacklevel=2)

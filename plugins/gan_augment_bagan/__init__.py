@@ -183,24 +183,25 @@ class BAGAN(ga.AdversarialAugmenter):
         """The autoencoder's updates, which run before the ``--steps`` adversarial steps."""
         return self.config["ae_steps"]
 
-    def prepare(self, trainer) -> None:
+    def prepare(self, ctx) -> None:
+        """The autoencoder stage; ``ctx`` is the trainer's stage handle (ga.PrepareContext)."""
         c = self.config
-        dev = trainer.device
+        dev = ctx.device
         G, D = self.generator, self.discriminator
         enc = self.build_encoder().to(dev)
-        rng = torch.Generator().manual_seed(trainer.cfg.seed * 1_000_003 + 4242)
+        rng = torch.Generator().manual_seed(ctx.seed * 1_000_003 + 4242)
         params = list(enc.parameters()) + list(G.decoder.parameters())
         if G.label_embed is not None:
             params += list(G.label_embed.parameters())
         opt = torch.optim.Adam(params, lr=c["ae_lr"], betas=(0.5, 0.999))
-        images, labels = trainer.images, trainer.labels
+        images, labels = ctx.images, ctx.labels
         n = len(images)
         bs = min(c["ae_batch_size"], n)
         rec_loss = F.mse_loss if c["ae_loss"] == "mse" else F.l1_loss
         enc.train()
         G.train()
         losses = []  # kept on the device: one host sync after the stage, not one per step
-        for _ in trainer.stage(c["ae_steps"], "autoencoder"):  # its own bar; the run's bar counts it
+        for _ in ctx.steps(c["ae_steps"], "autoencoder"):  # its own bar; the run's bar counts it
             idx = torch.randint(0, n, (bs,), generator=rng)
             x = images[idx].to(dev).float().div_(127.5).sub_(1.0)
             y = labels[idx].to(dev)
@@ -215,12 +216,7 @@ class BAGAN(ga.AdversarialAugmenter):
         G.set_class_stats(means.to(dev), covs.to(dev), c["cov_jitter"])
         D.features.load_state_dict(enc.features.state_dict())
         self.encoder = enc
-        if trainer.world > 1:  # every rank continues from rank 0's autoencoder
-            import torch.distributed as dist
-
-            for mod in (G, D):
-                for t in list(mod.parameters()) + list(mod.buffers()):
-                    dist.broadcast(t.data, src=0)
+        ctx.broadcast(G, D)  # under torchrun every rank continues from rank 0's autoencoder
 
     @staticmethod
     @torch.no_grad()

@@ -90,6 +90,10 @@ class ClassWise(GenerativeAugmenter):
             raise ConfigError("this ClassWise model has no classes yet: pass class_names=[...] or call fit(data).")
         return self.members
 
+    def adopt_class_names(self, names: list[str]) -> None:
+        super().adopt_class_names(names)
+        self.members = None  # made in fit(), one per class
+
     def adopt_layout(self, data: Any) -> str:
         provisional = bool(self.deferred_layout)
         note = super().adopt_layout(data)
@@ -115,18 +119,12 @@ class ClassWise(GenerativeAugmenter):
     def fit(self, data: Any, **train_config: Any) -> ClassWise:
         """Train each class's model on that class's images. ``out_dir`` gets one sub-folder per
         class plus the whole model; with ``resume`` a class without a checkpoint starts afresh."""
-        ds = ga.as_dataset(data)
-        self.check_labelled(ds)  # one model per class needs labels to know the classes
-        if self.deferred_layout:  # create() left size/channels to the data: adopt its own, and say so
-            note = self.adopt_layout(ds)
-            if train_config.get("progress", True):
-                print(note, file=sys.stderr)
-        ds = ga.as_dataset(ds, image_size=self.config["image_size"], channels=self.config["channels"])
-        if self.config["class_names"] is None:
-            self.config["class_names"] = list(ds.class_names)
-            self.members = None
-        if list(ds.class_names) != self.class_names:
-            ds = ds.select_classes(self.class_names)
+        show = train_config.pop("show_data", None)  # the wrapper's lines, not each member's
+        adoption = self.adopt_data(data, select_classes=True)  # one model per class needs labels
+        if show or (show is None and train_config.get("progress", True) and adoption.layout_adopted):
+            for line in adoption.lines:
+                print(line, file=sys.stderr)
+        ds = adoption.data
         members = self.members if self.members is not None else [self._new_member(n) for n in self.class_names]
         self.members = members
         out = train_config.pop("out_dir", None)

@@ -1,5 +1,7 @@
 """The shared base class of adversarial backends: they supply networks and losses, the shared
-trainer runs the loop."""
+trainer (loop.py, the same layer) runs the loop. It meets loop.py's ``Trainable`` protocol, and
+the loop changes its networks only through the public handles here (``replace_networks``,
+``attach_ema``, ``adopt_class_names``)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from gan_augment.gan.diffaugment import AugmentedCritic, resolve_policy
 from gan_augment.gan.nets import nearest_supported_sizes, upsampling_plan
 from gan_augment.training.loop import Trainer
 from gan_augment.training.precision import autocast, resolve_precision
+from gan_augment.training.stage import PrepareContext
 
 
 class AdversarialAugmenter(GenerativeAugmenter):
@@ -38,7 +41,7 @@ class AdversarialAugmenter(GenerativeAugmenter):
         upsampling_plan(self.config["image_size"])  # an unsupported size fails at create(), not mid-fit
         self._generator: nn.Module | None = None
         self._discriminator: nn.Module | None = None
-        self.ema: nn.Module | None = None  # set by the trainer when EMA is on
+        self._ema: nn.Module | None = None  # the trainer attaches it when EMA is on
         #: precision of sample(): "auto" (bf16 where the hardware has it natively, else fp32),
         #: "fp32", "bf16" or "fp16"; not saved with the model
         self.sample_precision = "auto"
@@ -75,8 +78,26 @@ class AdversarialAugmenter(GenerativeAugmenter):
             raise ConfigError(f"{self.name} is conditional and needs the class names: pass class_names=[...] "
                               "or call fit() on labelled data, which adopts the data's class names.")
 
+    @property
+    def ema(self) -> nn.Module | None:
+        """The generator's EMA copy (an ``AveragedModel``) when the run uses EMA, else None."""
+        return self._ema
+
+    def attach_ema(self, ema: nn.Module | None) -> None:
+        """Sample from ``ema`` (the trainer's EMA copy of the generator); None: from the generator."""
+        self._ema = ema
+
+    def replace_networks(self, generator: nn.Module, discriminator: nn.Module) -> None:
+        """Swap in converted networks holding the same weights (SyncBatchNorm under torchrun)."""
+        self._generator, self._discriminator = generator, discriminator
+
     def rebuild(self) -> None:
-        self._generator = self._discriminator = self.ema = None
+        """Forget the networks and EMA: the next use builds them from the config again."""
+        self._generator = self._discriminator = self._ema = None
+
+    def adopt_class_names(self, names: list[str]) -> None:
+        super().adopt_class_names(names)
+        self.rebuild()  # a conditional network's size follows the class count
 
     @abstractmethod
     def build_generator(self) -> nn.Module:
@@ -94,9 +115,10 @@ class AdversarialAugmenter(GenerativeAugmenter):
     def generator_loss(self, G, D, labels, ctx) -> tuple[torch.Tensor, dict]:
         """Loss to minimise for G; ``labels`` are the current real batch's labels."""
 
-    def prepare(self, trainer) -> None:
+    def prepare(self, ctx: PrepareContext) -> None:
         """Optional stage before adversarial training (BAGAN's autoencoder); default: nothing.
-        Loop over ``trainer.stage(self.prepare_steps, "what")`` to show its progress."""
+        ``ctx`` holds what it may use (training rows, device, seed, autocast, the rank-0
+        broadcast); loop over ``ctx.steps(self.prepare_steps, "what")`` to show its progress."""
 
     @property
     def prepare_steps(self) -> int:
@@ -183,6 +205,6 @@ class AdversarialAugmenter(GenerativeAugmenter):
         return {k: v.detach().cpu().contiguous() for k, v in self.sampling_module().state_dict().items()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.ema = None
+        self._ema = None
         load_strict(self.generator, state, what=f"{self.name} generator")
         self.keep_layout()  # fitting these weights later must not reshape them to the data
