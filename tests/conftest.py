@@ -147,3 +147,20 @@ def small_disk(tmp_path):
     yield mount
     for where in reversed(mounted):
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (put back after it by _restore_torch_state): small models
+    that two threads on two shared cores only slow down."""
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """An empty hub folder in place of the bundled one, and an empty Hub cache."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("GAN_AUGMENT_HUB_DIR", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
+    return tmp_path / "hub"

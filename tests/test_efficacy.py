@@ -36,13 +36,7 @@ MODEL = "test_resnet"  # timm's own tiny ResNet (373k parameters); runs at 16x16
 FAST = dict(model=MODEL, epochs=1, batch_size=8, allow_few_seeds=True, progress=False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two torch threads on two shared cores spin against other jobs; one is 10x faster here."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # two threads on two shared cores: 10x slower here
 
 
 class FakeGenerator(ga.GenerativeAugmenter):

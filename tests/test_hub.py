@@ -47,16 +47,6 @@ def saved(tmp_path):
     return m, tmp_path / "m"
 
 
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """An empty hub folder in place of the bundled one, and an empty Hub cache."""
-    from huggingface_hub import constants
-
-    monkeypatch.setenv("GAN_AUGMENT_HUB_DIR", str(tmp_path / "hub"))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
-    return tmp_path / "hub"
-
-
 def load_err(path, match):
     with pytest.raises(ModelLoadError, match=match) as e:
         ga.from_pretrained(path)

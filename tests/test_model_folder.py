@@ -25,15 +25,6 @@ def saved(tmp_path):
 
 
 @pytest.fixture
-def hub(tmp_path, monkeypatch):
-    from huggingface_hub import constants
-
-    monkeypatch.setenv("GAN_AUGMENT_HUB_DIR", str(tmp_path / "hub"))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
-    return tmp_path / "hub"
-
-
-@pytest.fixture
 def counts(monkeypatch):
     """Count config reads, file hashes and name resolutions made by core/folder.py."""
     seen = {"reads": collections.Counter(), "hashes": collections.Counter(), "resolves": 0}

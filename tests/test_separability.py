@@ -14,13 +14,7 @@ from gan_augment import metrics as M
 from gan_augment.cli import main
 from gan_augment.eval.separability import probe_net, separability
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class CopyGenerator(ga.GenerativeAugmenter):
