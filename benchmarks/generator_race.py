@@ -130,7 +130,8 @@ class Judge:
         b = self.names.index(MINORITY)
         val_b = self.val_x[self.val_y == b]
         mem = memorisation_check(fakes[b][1], fakes[b][0], self.kept_f, self.kept, self.val_f[self.val_y == b], val_b)
-        return {"per_class": per_class, "near_copy_rate": mem["pixel"]["flagged_fraction"]}
+        return {"per_class": per_class, "near_copy_rate": mem["pixel"]["flagged_fraction"],
+                "near_copy_floor": mem["pixel"]["floor"]["flagged_fraction"]}
 
 
 def summarise(per_class: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -244,7 +245,7 @@ def race(args) -> list[dict[str, Any]]:
                        "parent_cpu_min": round(parent_stage.spent / 60, 2) if parent_stage else 0.0,
                        "parent_steps": parent_stage.step if parent_stage else 0,
                        "wall_s_last_budget": round(time.perf_counter() - t0, 1),
-                       "near_copy_rate": scores["near_copy_rate"], **summarise(scores["per_class"]),
+                       "near_copy_rate": scores["near_copy_rate"], "near_copy_floor": scores["near_copy_floor"], **summarise(scores["per_class"]),
                        "per_class": scores["per_class"]}
                 rows.append(_record(results_path, row))
                 print(f"{size}px {name} @ {budget:g} CPU min: basophil FID {row['basophil_fid']:.2f}, "
@@ -263,7 +264,7 @@ COLUMNS = (("size", "{}"), ("candidate", "{}"), ("budget", "{:g}"), ("cpu_min", 
            ("parent_cpu_min", "{:.2f}"), ("steps", "{}"),
            ("basophil_fid", "{:.2f}"), ("mean_fid", "{:.2f}"), ("basophil_kid", "{:.4f}"), ("mean_kid", "{:.4f}"),
            ("basophil_precision", "{:.2f}"), ("basophil_recall", "{:.2f}"), ("mean_precision", "{:.2f}"),
-           ("mean_recall", "{:.2f}"), ("near_copy_rate", "{:.3f}"))
+           ("mean_recall", "{:.2f}"), ("near_copy_rate", "{:.3f}"), ("near_copy_floor", "{:.3f}"))
 
 
 def table(rows: list[dict]) -> str:
