@@ -5,6 +5,7 @@ tree or the editable install, with the network off."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,7 @@ out = {"ga": ga.__file__, "hub": str(bundled_hub_dir()), "samples": {}, "modules
        "editable_finder": any("Editable" in repr(f) for f in sys.meta_path)}
 for name in sorted(load_index()):
     m = ga.from_pretrained(name)
+    m.sample_precision = "fp32"  # as on the test's side: the same maths whatever "auto" finds
     out["samples"][name] = m.sample(4, generator=torch.Generator().manual_seed(0)).double().sum().item()
     out["modules"][name] = sys.modules[type(m).__module__].__file__
 out["features"] = list(load_extractor("pbc-domain-cnn")(torch.rand(2, 3, 64, 64)).shape)
@@ -77,7 +79,9 @@ def test_wheel_ships_hub_and_works_offline_from_a_fresh_install(tmp_path):
     # site-packages comes after the wheel's folder only for torch and the other dependencies.
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{target}:{sysconfig.get_paths()['purelib']}",
            "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty_hf_home"), "OMP_NUM_THREADS": "1",
-           "PYTHONWARNINGS": "ignore"}
+           "PYTHONWARNINGS": "ignore",
+           # the same oneDNN kernels on both sides (set when a run emulates an older CPU)
+           **{k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA",) if k in os.environ}}
     r = subprocess.run([sys.executable, "-S", "-c", CHILD], env=env, cwd=cwd, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -89,5 +93,7 @@ def test_wheel_ships_hub_and_works_offline_from_a_fresh_install(tmp_path):
     assert out["features"][0] == 2
     assert set(out["samples"]) == set(index) and index
     for name, total in out["samples"].items():  # the same bytes as the source tree's copy
-        here = ga.from_pretrained(name).sample(4, generator=torch.Generator().manual_seed(0))
+        model = ga.from_pretrained(name)
+        model.sample_precision = "fp32"  # the subprocess's environment is not this one's
+        here = model.sample(4, generator=torch.Generator().manual_seed(0))
         assert total == here.double().sum().item(), name
