@@ -11,6 +11,9 @@ on) in the bundled pbc-domain-cnn features: FID, KID, precision and recall, plus
 synthetic basophils that are pixel near-copies of the 19 kept ones (closer to one than 99% of
 real val basophils are). At 32 px the real images go through the same 64 -> 32 px resize, so
 both sides lose the same detail. A "real" row (test vs val images, 150 each) is the floor.
+Reference rows, scored without training (``--references``): the training images themselves in
+their eight flips and turns (what flipping the 19 basophils already offers) and published models
+such as pbc-hard-cwgan-gp (the target of issue 23's first goal).
 
 The run folder keeps everything: results.jsonl (one row per size, candidate, budget and seed;
 rows already there are skipped), each candidate's run (checkpoint, continued between budgets)
@@ -43,6 +46,7 @@ import gan_augment as ga  # noqa: E402
 
 EVAL_DATA = DATA.parent / "pbc_bloodcell_64_eval.npz"
 DA = "color,translation,cutout"
+TRAINING_IMAGES = "training-images"  # a reference row: the data itself, see Judge.score_training_images
 COMMON = {"batch_size": 32, "ema_decay": 0.999, "precision": "fp32", "diffaugment": DA}
 
 
@@ -119,12 +123,32 @@ class Judge:
         return {name: class_scores(self.val_f[self.val_y == c], fake_features(c)) for c, name in enumerate(self.names)}
 
     def score(self, model) -> dict[str, Any]:
+        """A generator's ``--fakes`` images per class, seeded per class; classes by name, so a
+        published model with the same classes in another order is scored the same way."""
+        images = {}
+        for c, name in enumerate(self.names):
+            g = torch.Generator().manual_seed(1000 + c)
+            images[c] = model.sample(self.fakes, labels=name, generator=g)
+        return self.score_images(images)
+
+    def score_training_images(self, train: ga.ImageDataset) -> dict[str, Any]:
+        """The training images themselves in the eight flips and quarter turns, the first
+        ``--fakes`` per class (19 basophils give 152): how close the data a generator learns from is to
+        the 'val' images. A generator that beats this on a class offers more than flipping."""
+        x, y = train.tensor(), np.asarray(train.labels)
+        images = {}
+        for c in range(len(self.names)):
+            own = x[y == c]
+            turns = torch.cat([torch.rot90(v, k, dims=(-2, -1)) for v in (own, own.flip(-1)) for k in range(4)])
+            images[c] = turns[: self.fakes]  # every image unturned first: a large class needs no turns
+        return self.score_images(images)
+
+    def score_images(self, images: dict[int, torch.Tensor]) -> dict[str, Any]:
         from gan_augment.eval.metrics import memorisation_check
 
         fakes = {}
-        for c in range(len(self.names)):
-            g = torch.Generator().manual_seed(1000 + c)
-            x = at_size(model.sample(self.fakes, labels=[c] * self.fakes, generator=g), self.size)
+        for c, x in images.items():
+            x = at_size(x, self.size)
             fakes[c] = (x, self.ext.extract(x)[0])
         per_class = self._per_class(lambda c: fakes[c][1])
         b = self.names.index(MINORITY)
@@ -210,6 +234,18 @@ def race(args) -> list[dict[str, Any]]:
             judge = Judge(train, val, test, size, args.fakes)
             rows.append(_record(results_path, {"size": size, "candidate": "real", "budget": 0, "seed": args.seed,
                                                "note": "test vs val images", **summarise(judge.floor)}))
+        for ref in args.references:
+            if (size, ref, 0, args.seed) in done:
+                continue
+            judge = judge or Judge(train, val, test, size, args.fakes)
+            if ref == TRAINING_IMAGES:
+                scores, note = judge.score_training_images(train), "the training images, flipped and turned"
+            else:
+                scores, note = judge.score(ga.from_pretrained(ref)), f"published model {ref}"
+            rows.append(_record(results_path, {"size": size, "candidate": ref, "budget": 0, "seed": args.seed,
+                                               "note": note, "near_copy_rate": scores["near_copy_rate"],
+                                               "near_copy_floor": scores["near_copy_floor"],
+                                               **summarise(scores["per_class"]), "per_class": scores["per_class"]}))
         for name in args.candidates:
             cand = cands[name]
             keyed = [b for b in args.budgets if (size, name, b, args.seed) not in done]
@@ -271,7 +307,7 @@ def table(rows: list[dict]) -> str:
     """The results as a Markdown table, one row per size, candidate and budget."""
     head = "| " + " | ".join(c for c, _ in COLUMNS) + " |"
     lines = [head, "|" + "---|" * len(COLUMNS)]
-    for r in sorted(rows, key=lambda r: (r["size"], r["candidate"] != "real", r["candidate"], r["budget"])):
+    for r in sorted(rows, key=lambda r: (r["size"], r["budget"] > 0, r["candidate"] != "real", r["candidate"], r["budget"])):
         lines.append("| " + " | ".join(fmt.format(r[c]) if r.get(c) is not None else "" for c, fmt in COLUMNS) + " |")
     return "\n".join(lines)
 
@@ -292,12 +328,15 @@ def write_report(rows: list[dict], out: Path) -> None:
     for size in sorted({r["size"] for r in rows}):
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         for ax, metric, title in ((axes[0], "basophil_fid", "basophil"), (axes[1], "mean_fid", "mean of the classes")):
-            for name in sorted({r["candidate"] for r in rows if r["size"] == size} - {"real"}):
+            trained = {r["candidate"] for r in rows if r["size"] == size and r["budget"] > 0}
+            for name in sorted(trained):
                 pts = sorted((r["cpu_min"], r[metric]) for r in rows if r["size"] == size and r["candidate"] == name)
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
-            floor = [r[metric] for r in rows if r["size"] == size and r["candidate"] == "real"]
-            if floor:
-                ax.axhline(floor[0], color="grey", linestyle="--", label="real vs real")
+            styles = iter(("--", ":", "-."))
+            for r in rows:  # rows scored without training: horizontal lines
+                if r["size"] == size and r["budget"] == 0:
+                    label = "real vs real" if r["candidate"] == "real" else r["candidate"]
+                    ax.axhline(r[metric], color="grey", linestyle=next(styles, ":"), label=label)
             ax.set_yscale("log")
             ax.set(title=f"{title}, {size} px", xlabel="CPU minutes (training, parent included)",
                    ylabel="domain FID (val)")
@@ -313,6 +352,9 @@ def parse(argv=None):
     p.add_argument("--budgets", default="10,20,40,80", help="CPU minutes, comma-separated (cumulative)")
     p.add_argument("--candidates", default=",".join(candidates(1)), help="comma-separated")
     p.add_argument("--sizes", default="32,64", help="comma-separated pixel sizes")
+    p.add_argument("--references", default=f"{TRAINING_IMAGES},pbc-hard-cwgan-gp",
+                   help="rows scored without training: model folders or short names, and "
+                        f"{TRAINING_IMAGES!r} (the training images, flipped and turned); comma-separated, '' for none")
     p.add_argument("--width", type=int, default=16, help="every candidate's width")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fakes", type=int, default=300, help="synthetic images per class per score")
@@ -327,6 +369,7 @@ def parse(argv=None):
     args.budgets = [float(b) for b in args.budgets.split(",")]
     args.candidates = [c.strip() for c in args.candidates.split(",") if c.strip()]
     args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.references = [r.strip() for r in args.references.split(",") if r.strip()]
     return args
 
 

@@ -38,7 +38,8 @@ def test_race_smoke_is_resumable_and_writes_table_and_chart(tmp_path, capsys):
               "--candidates", "sngan,sngan-finetune", "--parent-minutes", "0.01", "--chunk-seconds", "1", "--quiet"]
     assert race.main([*common, "--budgets", "0.03"]) == 0
     rows = [json.loads(x) for x in (tmp_path / "race" / "results.jsonl").read_text().splitlines()]
-    assert {(r["candidate"], r["budget"]) for r in rows} == {("real", 0), ("sngan", 0.03), ("sngan-finetune", 0.03)}
+    assert {(r["candidate"], r["budget"]) for r in rows} == {("real", 0), ("training-images", 0), ("pbc-hard-cwgan-gp", 0),
+                                                             ("sngan", 0.03), ("sngan-finetune", 0.03)}
     ft = next(r for r in rows if r["candidate"] == "sngan-finetune")
     assert ft["parent_cpu_min"] >= 0.01 and ft["cpu_min"] >= 0.03 and ft["parent_steps"] >= 1
     assert all(np.isfinite(r["basophil_fid"]) and 0 <= r["near_copy_rate"] <= 1 for r in rows if r["candidate"] != "real")
@@ -46,10 +47,36 @@ def test_race_smoke_is_resumable_and_writes_table_and_chart(tmp_path, capsys):
 
     assert race.main([*common, "--budgets", "0.03,0.06"]) == 0  # keyed: only the new budget trains
     rows = [json.loads(x) for x in (tmp_path / "race" / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 5
+    assert len(rows) == 7
     later = next(r for r in rows if r["candidate"] == "sngan" and r["budget"] == 0.06)
     assert later["steps"] > first_steps  # continued from the checkpoint kept between budgets
     child = json.loads((tmp_path / "race" / "32px" / "sngan-finetune" / "budget_0.06" / "config.json").read_text())
     assert child["training"]["parent"]["freeze_d"] == 1
     assert (tmp_path / "race" / "race_32px.png").stat().st_size > 0
     assert "| 32 | sngan-finetune | 0.06 |" in (tmp_path / "race" / "race.md").read_text()
+
+
+def test_training_images_row_scores_the_data_in_its_flips_and_turns(tmp_path):
+    """The reference row takes each class's images in 8 orientations, the unturned ones first,
+    so a small class is seen 8 ways and a large one needs no turns."""
+    import torch
+
+    race = load_race()
+
+    class Recorder(race.Judge):
+        def __init__(self):
+            self.fakes, self.seen = 5, {}
+
+        def score_images(self, images):
+            self.seen = images
+            return {}
+
+    d = toy_two_class_data(4, 8, 3, classes=("basophil", "neutrophil"))
+    x, y = d.tensor(), np.asarray(d.labels)
+    judge = Recorder()
+    judge.names = list(d.class_names)
+    judge.score_training_images(d)
+    own = x[y == 0]
+    assert len(judge.seen[0]) == min(5, 8 * len(own))
+    assert torch.equal(judge.seen[0][: len(own)], own)  # the unturned images first
+    assert torch.equal(judge.seen[0][len(own)], torch.rot90(own[0], 1, dims=(-2, -1)))
