@@ -18,7 +18,8 @@ such as pbc-hard-cwgan-gp (the target of issue 23's first goal).
 The run folder keeps everything: results.jsonl (one row per size, candidate, budget and seed;
 rows already there are skipped), each candidate's run (checkpoint, continued between budgets)
 and its model after each budget (``<size>px/<candidate>/budget_<B>``), race.md (the table) and
-race_<size>px.png (FID against CPU minutes, basophil and the mean of the classes). Ctrl-C keeps
+race_<size>px.png (FID against CPU minutes, basophil and the mean of the classes) and
+race_<size>px_basophils_<B>min.png (basophils of every candidate at budget B beside real ones). Ctrl-C keeps
 the last finished chunk; run the same command to continue.
 
     python benchmarks/generator_race.py --out runs/race
@@ -286,8 +287,39 @@ def race(args) -> list[dict[str, Any]]:
                 rows.append(_record(results_path, row))
                 print(f"{size}px {name} @ {budget:g} CPU min: basophil FID {row['basophil_fid']:.2f}, "
                       f"mean FID {row['mean_fid']:.2f}, steps {row['steps']}", file=sys.stderr, flush=True)
+        if judge is None:
+            judge = Judge(train, val, test, size, args.fakes)
+        for budget in args.budgets:
+            draw_basophils(out, size, budget, args.candidates, judge)
     write_report(rows, out)
     return rows
+
+
+def draw_basophils(out: Path, size: int, budget: float, names: list[str], judge: Judge, n: int = 8) -> Path | None:
+    """race_<size>px_basophils_<budget>min.png: n real 'val' basophils on top, then n from each
+    candidate's model at that budget (same seed for all), one row each, to judge by eye."""
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
+
+    models = [(name, out / f"{size}px" / name / f"budget_{budget:g}") for name in names]
+    models = [(name, folder) for name, folder in models if (folder / "config.json").exists()]
+    if not models:
+        return None
+    b = judge.names.index(MINORITY)
+    rows = [("real 'val'", judge.val_x[judge.val_y == b][:n])]
+    for name, folder in models:
+        x = ga.from_pretrained(str(folder)).sample(n, labels=MINORITY, generator=torch.Generator().manual_seed(7))
+        rows.append((name, at_size(x, size)))
+    grid = make_grid(torch.cat([x for _, x in rows]), nrow=n, padding=2, pad_value=1.0)
+    label_w, pitch = 130, size + 2
+    sheet = Image.new("RGB", (label_w + grid.shape[-1], grid.shape[-2]), "white")
+    sheet.paste(Image.fromarray((grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)), (label_w, 0))
+    draw = ImageDraw.Draw(sheet)
+    for i, (name, _) in enumerate(rows):
+        draw.text((4, 2 + i * pitch + size // 2 - 6), name, fill="black")
+    path = out / f"race_{size}px_basophils_{budget:g}min.png"
+    sheet.save(path)
+    return path
 
 
 def _record(path: Path, row: dict) -> dict:

@@ -54,6 +54,10 @@ def test_race_smoke_is_resumable_and_writes_table_and_chart(tmp_path, capsys):
     assert child["training"]["parent"]["freeze_d"] == 1
     assert (tmp_path / "race" / "race_32px.png").stat().st_size > 0
     assert "| 32 | sngan-finetune | 0.06 |" in (tmp_path / "race" / "race.md").read_text()
+    from PIL import Image
+
+    sheet = Image.open(tmp_path / "race" / "race_32px_basophils_0.06min.png")
+    assert sheet.size[1] == 3 * (32 + 2) + 2  # real, sngan, sngan-finetune
 
 
 def test_training_images_row_scores_the_data_in_its_flips_and_turns(tmp_path):
