@@ -289,8 +289,9 @@ def race(args) -> list[dict[str, Any]]:
                       f"mean FID {row['mean_fid']:.2f}, steps {row['steps']}", file=sys.stderr, flush=True)
         if judge is None:
             judge = Judge(train, val, test, size, args.fakes)
-        for budget in args.budgets:
-            draw_basophils(out, size, budget, args.candidates, judge)
+        raced = sorted(d.name for d in (out / f"{size}px").iterdir() if d.is_dir()) if (out / f"{size}px").exists() else []
+        for budget in args.budgets:  # every candidate raced so far to this budget, not only today's
+            draw_basophils(out, size, budget, raced, judge)
     write_report(rows, out)
     return rows
 
