@@ -84,6 +84,7 @@ def render_card(cfg: dict[str, Any], license: str = "cc-by-4.0", datasets: list[
         f"- generator steps: {tr.get('steps', 'unknown')}, batch size {tr.get('batch_size', 'unknown')}",
         f"- precision: {tr.get('precision', 'not recorded')}",
         f"- DiffAugment: {tr.get('diffaugment') or 'off'}" if "diffaugment" in tr else "- DiffAugment: not recorded",
+        *_balance_lines((tr.get("train_config") or {}).get("class_balance")),
         *_parent_lines(tr.get("parent")),
     ]
     if data_description:
@@ -103,6 +104,14 @@ def render_card(cfg: dict[str, Any], license: str = "cc-by-4.0", datasets: list[
     if extra:
         lines += ["", extra]
     return front_matter(cfg, license=license, datasets=datasets, metrics=metrics, tags=tags) + "\n" + "\n".join(lines) + "\n"
+
+
+def _balance_lines(power: float | None) -> list[str]:
+    """The batch draw, when it was not every image once per epoch."""
+    if not power:
+        return []
+    return [f"- class balance {power:g}: images drawn with probability proportional to their class's "
+            f"count ** -{power:g}" + (" (every class equally often)" if power == 1 else "")]
 
 
 def _parent_lines(parent: dict | None) -> list[str]:

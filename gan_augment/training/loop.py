@@ -122,7 +122,8 @@ class Trainer:
             warnings.warn(f"only {n} images: batch size lowered from {self.cfg.batch_size} to {n}.", stacklevel=4)
         self.labels = torch.as_tensor(self.data.labels, dtype=torch.long)
         self.batches = BatchSource(self.images, self.labels, self.batch_size, self.cfg.seed, self.device,
-                                   self.rank, self.world, channels_last=self.channels_last)
+                                   self.rank, self.world, channels_last=self.channels_last,
+                                   class_balance=self.cfg.class_balance)
         self.batches_per_epoch = self.batches.batches_per_epoch
         logger.info("training in %s", self.precision_note)
         if self.cfg.steps is not None:
