@@ -73,9 +73,15 @@ def candidates(freeze_d: int) -> dict[str, Candidate]:
         "sngan-n1": Candidate("sngan", train={"n_critic": 1}, note="one discriminator step per generator step"),
         "sngan-noda": Candidate("sngan", train={"diffaugment": "none"}, note="DiffAugment off"),
         "sngan-bf16": Candidate("sngan", train={"precision": "bf16"}, note="bf16 autocast"),
+        "sngan-cb0.5": Candidate("sngan", train={"class_balance": 0.5},
+                                 note="class_balance 0.5: class shares go as sqrt(count)"),
+        "sngan-cb1": Candidate("sngan", train={"class_balance": 1.0}, note="class_balance 1: classes equally often"),
         "sngan-utlo": Candidate("sngan", config={"shared_blocks": -1}, note="coarse half of G class-free"),
         "sngan-finetune": Candidate("sngan", train={"freeze_d": freeze_d}, parent=("sngan-uncond", {}),
                                     note=f"from an all-classes sngan-uncond parent, FreezeD {freeze_d}"),
+        "sngan-finetune-cb1": Candidate("sngan", train={"freeze_d": freeze_d, "class_balance": 1.0},
+                                        parent=("sngan-uncond", {}),
+                                        note="sngan-finetune with class_balance 1 in the child only"),
     }
 
 
@@ -261,7 +267,8 @@ def race(args) -> list[dict[str, Any]]:
             parent_stage = None
             if cand.parent is not None:
                 p_backend, p_cfg = cand.parent
-                p_train = {k: v for k, v in trn.items() if k not in ("freeze_d", "init_from", "new_class_init")}
+                child_only = ("freeze_d", "init_from", "new_class_init", "class_balance")
+                p_train = {k: v for k, v in trn.items() if k not in child_only}
                 parent_stage = Stage(folder / "parent", p_backend,
                                      {"image_size": size, "width": args.width, **p_cfg}, p_train, train,
                                      args.chunk_seconds, args.progress)
