@@ -7,7 +7,7 @@ each size and with fixed seeds. A candidate with a parent (``sngan-finetune``) s
 ``--parent-minutes`` of every budget on the parent, once, and the rest on the child; its rows
 say so. After each budget the EMA generator is scored per class against the 'val' rows of
 ../shared/data/pbc_bloodcell_64_eval.npz (150 real images per class that no generator trains
-on) in the bundled pbc-domain-cnn features: FID, KID, precision and recall, plus the share of
+on) in the bundled pbc-domain-cnn features: FID, KID, precision, recall and coverage, plus the share of
 synthetic basophils that are pixel near-copies of the 19 kept ones (closer to one than 99% of
 real val basophils are). At 32 px the real images go through the same 64 -> 32 px resize, so
 both sides lose the same detail. A "real" row (test vs val images, 150 each) is the floor.
@@ -101,10 +101,18 @@ def at_size(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def class_scores(real_f: torch.Tensor, fake_f: torch.Tensor) -> dict[str, float]:
-    from gan_augment.eval.metrics import fid_from_features, kid_from_features, precision_recall
+    """FID, KID, precision/recall (k=3) and coverage (k=5: the share of real images with a fake
+    one among their neighbours; unlike recall it does not shrink when fakes repeat each other)."""
+    from gan_augment.eval.metrics import (
+        density_coverage,
+        fid_from_features,
+        kid_from_features,
+        precision_recall,
+    )
 
     kid = kid_from_features(real_f, fake_f, subset_size=min(100, len(real_f), len(fake_f)), subsets=50)
-    return {"fid": fid_from_features(real_f, fake_f), "kid": kid["mean"], **precision_recall(real_f, fake_f)}
+    return {"fid": fid_from_features(real_f, fake_f), "kid": kid["mean"], **precision_recall(real_f, fake_f),
+            "coverage": density_coverage(real_f, fake_f)["coverage"]}
 
 
 class Judge:
@@ -167,9 +175,9 @@ class Judge:
 
 def summarise(per_class: dict[str, dict[str, float]]) -> dict[str, float]:
     out = {}
-    for metric in ("fid", "kid", "precision", "recall"):
-        out[f"basophil_{metric}"] = per_class[MINORITY][metric]
-        out[f"mean_{metric}"] = float(np.mean([v[metric] for v in per_class.values()]))
+    for metric in ("fid", "kid", "precision", "recall", "coverage"):
+        out[f"basophil_{metric}"] = per_class[MINORITY].get(metric, np.nan)
+        out[f"mean_{metric}"] = float(np.mean([v.get(metric, np.nan) for v in per_class.values()]))
     return out
 
 
@@ -234,6 +242,8 @@ def race(args) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.jsonl"
     rows = [json.loads(line) for line in results_path.read_text().splitlines()] if results_path.exists() else []
+    if args.rescore:
+        rows = rescore(rows, out, train, val, test, args)
     done = {(r["size"], r["candidate"], r["budget"], r["seed"]) for r in rows}
     for size in args.sizes:
         judge = None
@@ -330,6 +340,40 @@ def draw_basophils(out: Path, size: int, budget: float, names: list[str], judge:
     return path
 
 
+def rescore(rows: list[dict], out: Path, train, val, test, args) -> list[dict]:
+    """Score again, with today's metrics, every row that lacks one (e.g. coverage, added later):
+    the real floor, the references and each saved budget model, sampled with the same seeds.
+    Training figures (steps, CPU minutes) stay; results.jsonl is rewritten whole, atomically."""
+    judges: dict[int, Judge] = {}
+    fresh = []
+    for r in rows:
+        if "basophil_coverage" in r or r["seed"] != args.seed:
+            fresh.append(r)
+            continue
+        if r["size"] not in judges:
+            judges[r["size"]] = Judge(train, val, test, r["size"], args.fakes)
+        judge = judges[r["size"]]
+        if r["candidate"] == "real":
+            fresh.append({**r, **summarise(judge.floor)})
+            continue
+        if r["budget"] == 0:
+            scores = (judge.score_training_images(train) if r["candidate"] == TRAINING_IMAGES
+                      else judge.score(ga.from_pretrained(r["candidate"])))
+        else:
+            folder = out / f"{r['size']}px" / r["candidate"] / f"budget_{r['budget']:g}"
+            if not (folder / "config.json").exists():
+                fresh.append(r)
+                continue
+            scores = judge.score(ga.from_pretrained(str(folder)))
+        fresh.append({**r, "near_copy_rate": scores["near_copy_rate"], "near_copy_floor": scores["near_copy_floor"],
+                      **summarise(scores["per_class"]), "per_class": scores["per_class"]})
+        print(f"rescored {r['size']}px {r['candidate']} @ {r['budget']:g}", file=sys.stderr, flush=True)
+    tmp = out / "results.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in fresh))
+    tmp.replace(out / "results.jsonl")
+    return fresh
+
+
 def _record(path: Path, row: dict) -> dict:
     with path.open("a") as fh:
         fh.write(json.dumps(row) + "\n")
@@ -339,8 +383,8 @@ def _record(path: Path, row: dict) -> dict:
 COLUMNS = (("size", "{}"), ("candidate", "{}"), ("budget", "{:g}"), ("cpu_min", "{:.2f}"),
            ("parent_cpu_min", "{:.2f}"), ("steps", "{}"),
            ("basophil_fid", "{:.2f}"), ("mean_fid", "{:.2f}"), ("basophil_kid", "{:.4f}"), ("mean_kid", "{:.4f}"),
-           ("basophil_precision", "{:.2f}"), ("basophil_recall", "{:.2f}"), ("mean_precision", "{:.2f}"),
-           ("mean_recall", "{:.2f}"), ("near_copy_rate", "{:.3f}"), ("near_copy_floor", "{:.3f}"))
+           ("basophil_precision", "{:.2f}"), ("basophil_recall", "{:.2f}"), ("basophil_coverage", "{:.2f}"),
+           ("mean_precision", "{:.2f}"), ("mean_recall", "{:.2f}"), ("mean_coverage", "{:.2f}"), ("near_copy_rate", "{:.3f}"), ("near_copy_floor", "{:.3f}"))
 
 
 def table(rows: list[dict]) -> str:
@@ -404,6 +448,8 @@ def parse(argv=None):
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--eval-data", type=Path, default=EVAL_DATA)
+    p.add_argument("--rescore", action="store_true",
+                   help="first score again every stored row that lacks a metric added since (saved models only)")
     p.add_argument("--quiet", dest="progress", action="store_false")
     args = p.parse_args(argv)
     args.budgets = [float(b) for b in args.budgets.split(",")]

@@ -54,6 +54,17 @@ def test_race_smoke_is_resumable_and_writes_table_and_chart(tmp_path, capsys):
     assert child["training"]["parent"]["freeze_d"] == 1
     assert (tmp_path / "race" / "race_32px.png").stat().st_size > 0
     assert "| 32 | sngan-finetune | 0.06 |" in (tmp_path / "race" / "race.md").read_text()
+
+    # --rescore: a row stored before a metric existed gets it, its training figures kept
+    path = tmp_path / "race" / "results.jsonl"
+    old = [json.loads(x) for x in path.read_text().splitlines()]
+    for r in old:
+        r.pop("basophil_coverage")
+    path.write_text("".join(json.dumps(r) + "\n" for r in old))
+    assert race.main([*common, "--budgets", "0.03,0.06", "--rescore"]) == 0
+    again = [json.loads(x) for x in path.read_text().splitlines()]
+    assert len(again) == 7 and all(0 <= r["basophil_coverage"] <= 1 for r in again)
+    assert [r["steps"] for r in again if "steps" in r] == [r["steps"] for r in old if "steps" in r]
     from PIL import Image
 
     sheet = Image.open(tmp_path / "race" / "race_32px_basophils_0.06min.png")
