@@ -247,19 +247,19 @@ def race(args) -> list[dict[str, Any]]:
     done = {(r["size"], r["candidate"], r["budget"], r["seed"]) for r in rows}
     for size in args.sizes:
         judge = None
-        if (size, "real", 0, args.seed) not in done:
+        if (size, "real", 0, 0) not in done:  # rows scored without training: seed 0 for every seed
             judge = Judge(train, val, test, size, args.fakes)
-            rows.append(_record(results_path, {"size": size, "candidate": "real", "budget": 0, "seed": args.seed,
+            rows.append(_record(results_path, {"size": size, "candidate": "real", "budget": 0, "seed": 0,
                                                "note": "test vs val images", **summarise(judge.floor)}))
         for ref in args.references:
-            if (size, ref, 0, args.seed) in done:
+            if (size, ref, 0, 0) in done:
                 continue
             judge = judge or Judge(train, val, test, size, args.fakes)
             if ref == TRAINING_IMAGES:
                 scores, note = judge.score_training_images(train), "the training images, flipped and turned"
             else:
                 scores, note = judge.score(ga.from_pretrained(ref)), f"published model {ref}"
-            rows.append(_record(results_path, {"size": size, "candidate": ref, "budget": 0, "seed": args.seed,
+            rows.append(_record(results_path, {"size": size, "candidate": ref, "budget": 0, "seed": 0,
                                                "note": note, "near_copy_rate": scores["near_copy_rate"],
                                                "near_copy_floor": scores["near_copy_floor"],
                                                **summarise(scores["per_class"]), "per_class": scores["per_class"]}))
@@ -269,7 +269,7 @@ def race(args) -> list[dict[str, Any]]:
             if not keyed:
                 continue
             judge = judge or Judge(train, val, test, size, args.fakes)
-            folder = out / f"{size}px" / name
+            folder = run_folder(out, size, name, args.seed)
             cfg = {"image_size": size, "width": args.width, "class_names": list(train.class_names), **cand.config}
             if cfg.get("shared_blocks") == -1:  # the coarse half of the generator's blocks
                 cfg["shared_blocks"] = ga.nets.upsampling_plan(size)[1] // 2
@@ -340,6 +340,12 @@ def draw_basophils(out: Path, size: int, budget: float, names: list[str], judge:
     return path
 
 
+def run_folder(out: Path, size: int, name: str, seed: int) -> Path:
+    """A candidate's folder: ``<size>px/<name>`` for seed 0 (as the first races stored it), else
+    ``<size>px/<name>-seed<seed>``."""
+    return out / f"{size}px" / (name if seed == 0 else f"{name}-seed{seed}")
+
+
 def rescore(rows: list[dict], out: Path, train, val, test, args) -> list[dict]:
     """Score again, with today's metrics, every row that lacks one (e.g. coverage, added later):
     the real floor, the references and each saved budget model, sampled with the same seeds.
@@ -347,7 +353,7 @@ def rescore(rows: list[dict], out: Path, train, val, test, args) -> list[dict]:
     judges: dict[int, Judge] = {}
     fresh = []
     for r in rows:
-        if "basophil_coverage" in r or r["seed"] != args.seed:
+        if "basophil_coverage" in r:
             fresh.append(r)
             continue
         if r["size"] not in judges:
@@ -360,7 +366,7 @@ def rescore(rows: list[dict], out: Path, train, val, test, args) -> list[dict]:
             scores = (judge.score_training_images(train) if r["candidate"] == TRAINING_IMAGES
                       else judge.score(ga.from_pretrained(r["candidate"])))
         else:
-            folder = out / f"{r['size']}px" / r["candidate"] / f"budget_{r['budget']:g}"
+            folder = run_folder(out, r["size"], r["candidate"], r["seed"]) / f"budget_{r['budget']:g}"
             if not (folder / "config.json").exists():
                 fresh.append(r)
                 continue
@@ -380,7 +386,7 @@ def _record(path: Path, row: dict) -> dict:
     return row
 
 
-COLUMNS = (("size", "{}"), ("candidate", "{}"), ("budget", "{:g}"), ("cpu_min", "{:.2f}"),
+COLUMNS = (("size", "{}"), ("candidate", "{}"), ("seed", "{}"), ("budget", "{:g}"), ("cpu_min", "{:.2f}"),
            ("parent_cpu_min", "{:.2f}"), ("steps", "{}"),
            ("basophil_fid", "{:.2f}"), ("mean_fid", "{:.2f}"), ("basophil_kid", "{:.4f}"), ("mean_kid", "{:.4f}"),
            ("basophil_precision", "{:.2f}"), ("basophil_recall", "{:.2f}"), ("basophil_coverage", "{:.2f}"),
@@ -391,8 +397,30 @@ def table(rows: list[dict]) -> str:
     """The results as a Markdown table, one row per size, candidate and budget."""
     head = "| " + " | ".join(c for c, _ in COLUMNS) + " |"
     lines = [head, "|" + "---|" * len(COLUMNS)]
-    for r in sorted(rows, key=lambda r: (r["size"], r["budget"] > 0, r["candidate"] != "real", r["candidate"], r["budget"])):
+    for r in sorted(rows, key=lambda r: (r["size"], r["budget"] > 0, r["candidate"] != "real", r["candidate"],
+                                         r["budget"], r["seed"])):
         lines.append("| " + " | ".join(fmt.format(r[c]) if r.get(c) is not None else "" for c, fmt in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+SEED_METRICS = ("basophil_fid", "mean_fid", "basophil_precision", "basophil_coverage", "mean_coverage")
+
+
+def seed_table(rows: list[dict]) -> str:
+    """Mean and range over seeds per size, candidate and budget: one run's basophil FID moves a
+    lot between seeds, so a choice between candidates reads this table, not single rows."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["budget"] > 0:
+            groups.setdefault((r["size"], r["candidate"], r["budget"]), []).append(r)
+    head = "| size | candidate | budget | seeds | " + " | ".join(f"{m} mean [min, max]" for m in SEED_METRICS) + " |"
+    lines = [head, "|" + "---|" * (4 + len(SEED_METRICS))]
+    for (size, name, budget), rs in sorted(groups.items()):
+        cells = []
+        for m in SEED_METRICS:
+            v = [r[m] for r in rs if r.get(m) is not None]
+            cells.append(f"{np.mean(v):.2f} [{min(v):.2f}, {max(v):.2f}]" if v else "")
+        lines.append(f"| {size} | {name} | {budget:g} | {len(rs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -408,14 +436,17 @@ def write_report(rows: list[dict], out: Path) -> None:
     legend = "\n".join(f"- `{name}`: {note}" for name, note in notes)
     (out / "race.md").write_text("# Generator race (PBC hard setting)\n\nBudgets are process CPU minutes of "
                                  "training (parent included); FID/KID/precision/recall per class against the "
-                                 "eval 'val' rows in pbc-domain-cnn features.\n\n" + text + "\n\n" + legend + "\n")
+                                 "eval 'val' rows in pbc-domain-cnn features.\n\n" + text + "\n\n## Over seeds\n\n"
+                                 + seed_table(rows) + "\n\n" + legend + "\n")
     for size in sorted({r["size"] for r in rows}):
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         for ax, metric, title in ((axes[0], "basophil_fid", "basophil"), (axes[1], "mean_fid", "mean of the classes")):
-            trained = {r["candidate"] for r in rows if r["size"] == size and r["budget"] > 0}
-            for name in sorted(trained):
-                pts = sorted((r["cpu_min"], r[metric]) for r in rows if r["size"] == size and r["candidate"] == name)
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+            trained = {(r["candidate"], r["seed"]) for r in rows if r["size"] == size and r["budget"] > 0}
+            for name, seed in sorted(trained):
+                pts = sorted((r["cpu_min"], r[metric]) for r in rows
+                             if r["size"] == size and r["candidate"] == name and r["seed"] == seed)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
+                        label=name if seed == 0 else f"{name} (seed {seed})")
             styles = iter(("--", ":", "-."))
             for r in rows:  # rows scored without training: horizontal lines
                 if r["size"] == size and r["budget"] == 0:

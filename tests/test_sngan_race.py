@@ -53,7 +53,7 @@ def test_race_smoke_is_resumable_and_writes_table_and_chart(tmp_path, capsys):
     child = json.loads((tmp_path / "race" / "32px" / "sngan-finetune" / "budget_0.06" / "config.json").read_text())
     assert child["training"]["parent"]["freeze_d"] == 1
     assert (tmp_path / "race" / "race_32px.png").stat().st_size > 0
-    assert "| 32 | sngan-finetune | 0.06 |" in (tmp_path / "race" / "race.md").read_text()
+    assert "| 32 | sngan-finetune | 0 | 0.06 |" in (tmp_path / "race" / "race.md").read_text()
 
     # --rescore: a row stored before a metric existed gets it, its training figures kept
     path = tmp_path / "race" / "results.jsonl"
@@ -65,10 +65,18 @@ def test_race_smoke_is_resumable_and_writes_table_and_chart(tmp_path, capsys):
     again = [json.loads(x) for x in path.read_text().splitlines()]
     assert len(again) == 7 and all(0 <= r["basophil_coverage"] <= 1 for r in again)
     assert [r["steps"] for r in again if "steps" in r] == [r["steps"] for r in old if "steps" in r]
+
+    # a second seed: its own run folder, no second floor or reference rows, a row in the seeds table
+    seed1 = [a if a != "sngan,sngan-finetune" else "sngan" for a in common]
+    assert race.main([*seed1, "--budgets", "0.03", "--seed", "1"]) == 0
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    assert len(rows) == 8 and (tmp_path / "race" / "32px" / "sngan-seed1" / "budget_0.03" / "config.json").exists()
+    assert "| 32 | sngan | 0.03 | 2 |" in (tmp_path / "race" / "race.md").read_text()
     from PIL import Image
 
     sheet = Image.open(tmp_path / "race" / "race_32px_basophils_0.06min.png")
-    assert sheet.size[1] == 3 * (32 + 2) + 2  # real, sngan, sngan-finetune
+    assert sheet.size[1] == 3 * (32 + 2) + 2  # real, sngan, sngan-finetune (seed 1 has no 0.06 model)
+    assert Image.open(tmp_path / "race" / "race_32px_basophils_0.03min.png").size[1] == 4 * (32 + 2) + 2
 
 
 def test_training_images_row_scores_the_data_in_its_flips_and_turns(tmp_path):
