@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from efficacy import DATA, MINORITY, hard_rows  # noqa: E402  benchmarks/efficacy.py: the hard setting
 
 import gan_augment as ga  # noqa: E402
+from gan_augment.core.serialization import atomic_write_text  # noqa: E402
 
 EVAL_DATA = DATA.parent / "pbc_bloodcell_64_eval.npz"
 DA = "color,translation,cutout"
@@ -176,9 +177,20 @@ class Judge:
 def summarise(per_class: dict[str, dict[str, float]]) -> dict[str, float]:
     out = {}
     for metric in ("fid", "kid", "precision", "recall", "coverage"):
-        out[f"basophil_{metric}"] = per_class[MINORITY].get(metric, np.nan)
-        out[f"mean_{metric}"] = float(np.mean([v.get(metric, np.nan) for v in per_class.values()]))
+        out[f"basophil_{metric}"] = per_class[MINORITY][metric]
+        out[f"mean_{metric}"] = float(np.mean([v[metric] for v in per_class.values()]))
     return out
+
+
+def score_fields(scores: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a results row that come from one ``Judge.score*`` call."""
+    return {"near_copy_rate": scores["near_copy_rate"], "near_copy_floor": scores["near_copy_floor"],
+            **summarise(scores["per_class"]), "per_class": scores["per_class"]}
+
+
+def score_reference(judge: Judge, ref: str, train: ga.ImageDataset) -> dict[str, Any]:
+    """A reference row's scores: the training images, or a published model folder / short name."""
+    return judge.score_training_images(train) if ref == TRAINING_IMAGES else judge.score(ga.from_pretrained(ref))
 
 
 # ---- training to a CPU budget -----------------------------------------------------------------
@@ -255,14 +267,9 @@ def race(args) -> list[dict[str, Any]]:
             if (size, ref, 0, 0) in done:
                 continue
             judge = judge or Judge(train, val, test, size, args.fakes)
-            if ref == TRAINING_IMAGES:
-                scores, note = judge.score_training_images(train), "the training images, flipped and turned"
-            else:
-                scores, note = judge.score(ga.from_pretrained(ref)), f"published model {ref}"
-            rows.append(_record(results_path, {"size": size, "candidate": ref, "budget": 0, "seed": 0,
-                                               "note": note, "near_copy_rate": scores["near_copy_rate"],
-                                               "near_copy_floor": scores["near_copy_floor"],
-                                               **summarise(scores["per_class"]), "per_class": scores["per_class"]}))
+            note = "the training images, flipped and turned" if ref == TRAINING_IMAGES else f"published model {ref}"
+            rows.append(_record(results_path, {"size": size, "candidate": ref, "budget": 0, "seed": 0, "note": note,
+                                               **score_fields(score_reference(judge, ref, train))}))
         for name in args.candidates:
             cand = cands[name]
             keyed = [b for b in args.budgets if (size, name, b, args.seed) not in done]
@@ -298,9 +305,7 @@ def race(args) -> list[dict[str, Any]]:
                        "steps": stage.step, "cpu_min": round((stage.spent + (parent_stage.spent if parent_stage else 0)) / 60, 2),
                        "parent_cpu_min": round(parent_stage.spent / 60, 2) if parent_stage else 0.0,
                        "parent_steps": parent_stage.step if parent_stage else 0,
-                       "wall_s_last_budget": round(time.perf_counter() - t0, 1),
-                       "near_copy_rate": scores["near_copy_rate"], "near_copy_floor": scores["near_copy_floor"], **summarise(scores["per_class"]),
-                       "per_class": scores["per_class"]}
+                       "wall_s_last_budget": round(time.perf_counter() - t0, 1), **score_fields(scores)}
                 rows.append(_record(results_path, row))
                 print(f"{size}px {name} @ {budget:g} CPU min: basophil FID {row['basophil_fid']:.2f}, "
                       f"mean FID {row['mean_fid']:.2f}, steps {row['steps']}", file=sys.stderr, flush=True)
@@ -363,20 +368,16 @@ def rescore(rows: list[dict], out: Path, train, val, test, args) -> list[dict]:
             fresh.append({**r, **summarise(judge.floor)})
             continue
         if r["budget"] == 0:
-            scores = (judge.score_training_images(train) if r["candidate"] == TRAINING_IMAGES
-                      else judge.score(ga.from_pretrained(r["candidate"])))
+            scores = score_reference(judge, r["candidate"], train)
         else:
             folder = run_folder(out, r["size"], r["candidate"], r["seed"]) / f"budget_{r['budget']:g}"
             if not (folder / "config.json").exists():
                 fresh.append(r)
                 continue
             scores = judge.score(ga.from_pretrained(str(folder)))
-        fresh.append({**r, "near_copy_rate": scores["near_copy_rate"], "near_copy_floor": scores["near_copy_floor"],
-                      **summarise(scores["per_class"]), "per_class": scores["per_class"]})
+        fresh.append({**r, **score_fields(scores)})
         print(f"rescored {r['size']}px {r['candidate']} @ {r['budget']:g}", file=sys.stderr, flush=True)
-    tmp = out / "results.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in fresh))
-    tmp.replace(out / "results.jsonl")
+    atomic_write_text(out / "results.jsonl", "".join(json.dumps(r) + "\n" for r in fresh))
     return fresh
 
 
