@@ -30,6 +30,15 @@ GA_CLI = [sys.executable, "-m", "gan_augment"]
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+@pytest.fixture(autouse=True)
+def python_sigint():
+    """Python's own Ctrl-C handler in every test, however pytest was started: a process launched
+    in the background (``nohup ... &``) inherits SIGINT ignored, and Python then installs none."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.fixture
 def one_thread():
     before = torch.get_num_threads()
