@@ -57,13 +57,16 @@ def test_conditional_batch_norm_uses_the_class_gamma_and_beta():
 
 
 def test_spectral_norm_keeps_the_top_singular_value_near_one():
+    torch.manual_seed(0)
     D = small(32).discriminator.train()
     x = torch.randn(4, 3, 32, 32)
     normed = [m for m in D.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding))]
     with torch.no_grad():
         for m in normed:  # raw weights far from norm 1: only the normalisation can bring them back
             m.parametrizations.weight.original.mul_(5.0)
-        for _ in range(30):  # power iterations run once per training forward
+        # power iterations run once per training forward; 30 left some layers 8% off on some
+        # random draws (40 seeds tried), 100 leave every layer within 2%
+        for _ in range(100):
             D(x, torch.zeros(4, dtype=torch.long))
     assert len(normed) >= 10 and all(hasattr(m, "parametrizations") for m in normed)
     for m in normed:
@@ -160,9 +163,9 @@ def test_unconditional_form_has_one_class_and_samples():
     assert m.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, 1, 16, 16)
 
 
-def test_defaults_turn_on_diffaugment_and_ema_with_two_discriminator_steps():
+def test_defaults_keep_ema_and_two_discriminator_steps_and_follow_the_diffaugment_rule():
     cfg = ga.TrainConfig.build(dict(SNGAN.train_defaults), {"steps": 1})
-    assert cfg.diffaugment == "color,translation,cutout" and cfg.ema_decay == 0.999 and cfg.n_critic == 2
+    assert cfg.diffaugment == "auto" and cfg.ema_decay == 0.999 and cfg.n_critic == 2
     assert ga.TrainConfig.build(dict(SNGAN.train_defaults), {"steps": 1, "n_critic": 1}).n_critic == 1
 
 
