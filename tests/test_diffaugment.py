@@ -358,6 +358,20 @@ def test_resume_with_another_policy_warns(tiny_npz, tmp_path):
         train(data, resume=True, out_dir=str(tmp_path / "r"), diffaugment="none")
 
 
+def test_auto_on_resume_continues_the_checkpoints_policy_even_after_the_rule_changed(
+        tiny_npz, tmp_path, monkeypatch, recwarn):
+    data = ga.load_dataset(tiny_npz, split="train")
+    train(data, stop_at=1, out_dir=str(tmp_path / "r"))  # "auto": on for 24 images
+    monkeypatch.setattr(da, "SMALL_DATA_IMAGES", len(data))  # the rule now says off for this data
+    _, fresh = train(data, steps=1)
+    _, resumed = train(data, resume=True, out_dir=str(tmp_path / "r"))
+    assert fresh.diffaugment is None and resumed.diffaugment == FULL
+    assert not [w for w in recwarn if "DiffAugment" in str(w.message)]
+    _, named = train(data, stop_at=1, out_dir=str(tmp_path / "n"), diffaugment="cutout")
+    with pytest.warns(UserWarning, match="trained with DiffAugment cutout and this run uses translation"):
+        train(data, resume=True, out_dir=str(tmp_path / "n"), diffaugment="translation")
+
+
 def test_cli_opt_turns_it_off(tiny_npz, tmp_path):
     from gan_augment.cli import main
 

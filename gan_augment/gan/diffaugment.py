@@ -61,10 +61,15 @@ def parse_policy(policy: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(items)
 
 
+def is_auto(setting: object) -> bool:
+    """True for the setting ``"auto"`` (any case, spaces around it)."""
+    return isinstance(setting, str) and setting.strip().lower() == "auto"
+
+
 def resolve_policy(setting: str | Sequence[str] | None, n_images: int) -> tuple[str, ...]:
     """The policy a training run uses: ``"auto"`` means the default policy when the training set
     has fewer than :data:`SMALL_DATA_IMAGES` images (where the paper shows it helps), else off."""
-    if isinstance(setting, str) and setting.strip().lower() == "auto":
+    if is_auto(setting):
         return parse_policy(DEFAULT_POLICY) if n_images < SMALL_DATA_IMAGES else ()
     return parse_policy(setting)
 

@@ -30,6 +30,7 @@ from gan_augment.core.data import as_dataset
 from gan_augment.core.errors import ConfigError, TrainingDiverged
 from gan_augment.core.layout import signed_to_unit
 from gan_augment.core.plots import save_grid, save_loss_curve
+from gan_augment.gan.diffaugment import is_auto
 from gan_augment.training import checkpoint as ckpt
 from gan_augment.training import monitors, precision, transfer
 from gan_augment.training.batches import BatchSource
@@ -317,8 +318,13 @@ class Trainer:
 
     def _augmented_critic(self, D: torch.nn.Module) -> torch.nn.Module | None:
         """Resolve cfg.diffaugment for this data (the model wraps D), say it once, and warn when a
-        resumed run's checkpoint was trained with another policy (resume is then not exact)."""
-        aug = self.model.augmented_critic(D, self.cfg.diffaugment, len(self.images))
+        resumed run's checkpoint was trained with another policy (resume is then not exact).
+        ``"auto"`` on resume means the checkpoint's own policy, so a run started under an older
+        "auto" rule continues exactly; only a policy the user names can change it."""
+        setting = self.cfg.diffaugment
+        if self._resumed and is_auto(setting):
+            setting = self._checkpoint_diffaugment or "none"
+        aug = self.model.augmented_critic(D, setting, len(self.images))
         self.diffaugment = aug.policy if aug is not None else None
         saved = self._checkpoint_diffaugment if self._resumed else self.diffaugment
         if saved != self.diffaugment:
