@@ -226,9 +226,10 @@ def test_policy_parsing_and_clear_errors():
         parse_policy(3)
 
 
-def test_auto_is_on_below_5000_training_images_only():
-    assert resolve_policy("auto", 4999) == parse_policy(FULL)
-    assert resolve_policy("auto", 5000) == ()
+def test_auto_is_on_below_1000_training_images_only():
+    assert resolve_policy("auto", 999) == parse_policy(FULL)
+    assert resolve_policy("auto", 1000) == ()
+    assert resolve_policy("auto", 2557) == ()  # the PBC hard setting: measured better off
     assert resolve_policy("cutout", 10**6) == ("cutout",)
     assert resolve_policy("none", 10) == ()
 

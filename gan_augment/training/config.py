@@ -54,7 +54,7 @@ class TrainConfig:
     divergence_patience: int = 5  # consecutive worsening checks of the D loss before a warning
     early_stop: bool = False  # stop on collapse/divergence instead of warning
     sync_batchnorm: bool = False  # under torchrun
-    # DiffAugment on every critic input: "auto" (on below 5,000 training images), a policy such as
+    # DiffAugment on every critic input: "auto" (on below 1,000 training images), a policy such as
     # "color,translation,cutout", or "none"/None (off)
     diffaugment: str | None = "auto"
     # draw each image with probability proportional to its class count ** -class_balance: 0 (every
