@@ -53,6 +53,9 @@ TIMEOUT = 900  # seconds per command; a hung command fails instead of blocking t
 OPTED_OUT = {
     ("docs/diffaugment.md", "python benchmarks/diffaugment_ablation.py --steps 600"):
         "trains two GANs for about 12 minutes on 2 CPU cores, then evaluates them for about 5",
+    ("docs/diffaugment.md", "python benchmarks/generator_race.py --out runs/race64 --sizes 64 --budgets 10,20 "
+                            "--candidates cwgan-gp,cwgan-gp-noda --threads 1"):
+        "each row trains a GAN for 10 to 40 CPU minutes",
     ("docs/index.md", "pip install -e .   # core + built-in backends (they register through the gan_augment entry points)"):
         "installs gan-augment into the environment the test runs in",
     ("docs/plugins.md", "# tests/test_conformance.py in your package"):
