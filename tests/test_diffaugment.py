@@ -368,7 +368,7 @@ def test_auto_on_resume_continues_the_checkpoints_policy_even_after_the_rule_cha
     _, resumed = train(data, resume=True, out_dir=str(tmp_path / "r"))
     assert fresh.diffaugment is None and resumed.diffaugment == FULL
     assert not [w for w in recwarn if "DiffAugment" in str(w.message)]
-    _, named = train(data, stop_at=1, out_dir=str(tmp_path / "n"), diffaugment="cutout")
+    train(data, stop_at=1, out_dir=str(tmp_path / "n"), diffaugment="cutout")
     with pytest.warns(UserWarning, match="trained with DiffAugment cutout and this run uses translation"):
         train(data, resume=True, out_dir=str(tmp_path / "n"), diffaugment="translation")
 
